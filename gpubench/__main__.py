@@ -1,0 +1,5 @@
+"""Allow ``python -m gpubench``."""
+
+from gpubench.cli import main
+
+main()
