@@ -97,6 +97,79 @@ def doctor(
     raise typer.Exit(code)
 
 
+@app.command("models")
+def list_models(
+    json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """List the reference models with their exact parameter counts and defaults."""
+    from gpubench.report.models_table import describe_models, render_models
+
+    try:
+        rows = describe_models()
+    except GpubenchError as error:
+        fail(error)
+    render_models(rows, json_output=json_output)
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", metavar="KEY=VALUE", help="Override a model setting, e.g. --set n_layer=2."
+    ),
+]
+DataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        metavar="PATH|synthetic",
+        help="A UTF-8 text file, or 'synthetic'. Default: the tiny shakespeare corpus "
+        "(downloaded once and cached) or $GPUBENCH_DATA.",
+    ),
+]
+
+
+@app.command()
+def train(
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            metavar="NAME|PATH",
+            help="bigram, bigram-pos, gpt, or a model file (it is executed).",
+        ),
+    ] = "bigram",
+    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")] = "cpu",
+    iters: Annotated[
+        str | None, typer.Option("--iters", help="Training steps (default: the model's max_iters).")
+    ] = None,
+    batch_size: Annotated[
+        str | None, typer.Option("--batch-size", help="Batch size (default: the model's).")
+    ] = None,
+    overrides: SetOption = None,
+    data: DataOption = None,
+    variant: Annotated[str, typer.Option("--variant", help="reference or fast.")] = "reference",
+    generate: Annotated[
+        int, typer.Option("--generate", min=0, help="Characters to sample after training.")
+    ] = 300,
+) -> None:
+    """Train one model on one device, the lecture script as a command."""
+    from gpubench.train_command import run_train_command
+
+    try:
+        run_train_command(
+            model=model,
+            device=device,
+            iters=iters,
+            batch_size=batch_size,
+            overrides=overrides or [],
+            data=data,
+            variant=variant,
+            generate=generate,
+        )
+    except GpubenchError as error:
+        fail(error)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

@@ -5,11 +5,19 @@ bias, scores scaled by head_size ** -0.5, causal mask, dropout on the attention 
 on the projections and in the 4x ReLU feed-forward, final LayerNorm, lm_head; weights
 initialised normal(0, 0.02), biases zero. With vocab 65 it has 10,788,929 parameters.
 Model-file contract as in bigram.py; imports only torch.
+
+Variant ``fast`` is the same network done the way one would in production: the per-head
+key/query/value projections fused into one Linear (its weight is their concatenation) and
+``scaled_dot_product_attention`` with the causal flag, attention dropout and the lecture's
+scale kept. It is converted from a freshly built reference model, so under the same seed both
+variants start from identical weights and consume the random stream identically.
 """
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+VARIANTS = ("reference", "fast")
 
 CONFIG = {
     "batch_size": 64,
@@ -138,5 +146,56 @@ class GPTLanguageModel(nn.Module):
         return idx
 
 
-def build(config: dict, vocab_size: int) -> nn.Module:
-    return GPTLanguageModel(vocab_size, config)
+class CausalSelfAttention(nn.Module):
+    """All heads at once: one fused QKV projection and scaled_dot_product_attention."""
+
+    def __init__(self, qkv: nn.Linear, proj: nn.Linear, n_head: int, dropout: float):
+        super().__init__()
+        self.qkv = qkv  # (C -> 3C): rows are [queries of all heads; keys; values], no bias
+        self.proj = proj
+        self.dropout = nn.Dropout(dropout)
+        self.n_head = n_head
+        self.attn_dropout = dropout
+
+    @classmethod
+    def from_reference(cls, mha: MultiHeadAttention) -> CausalSelfAttention:
+        """Fuse a reference block's per-head projections; shares proj, copies q/k/v weights."""
+        weight = torch.cat(
+            [
+                torch.cat([getattr(h, name).weight for h in mha.heads])
+                for name in ("query", "key", "value")
+            ]
+        )  # (3C, C)
+        n_embd = weight.shape[1]
+        # skip_init: no random init to overwrite, so building does not consume the RNG stream.
+        qkv = torch.nn.utils.skip_init(
+            nn.Linear, n_embd, 3 * n_embd, bias=False, device=weight.device, dtype=weight.dtype
+        )
+        with torch.no_grad():
+            qkv.weight.copy_(weight)
+        return cls(qkv, mha.proj, len(mha.heads), mha.dropout.p)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+        out = F.scaled_dot_product_attention(  # (B, nh, T, hs)
+            q,
+            k,
+            v,
+            dropout_p=self.attn_dropout if self.training else 0.0,
+            is_causal=True,
+            scale=(C // self.n_head) ** -0.5,
+        )
+        out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side, as torch.cat did
+        return self.dropout(self.proj(out))
+
+
+def build(config: dict, vocab_size: int, variant: str = "reference") -> nn.Module:
+    model = GPTLanguageModel(vocab_size, config)
+    if variant == "fast":
+        for block in model.blocks:
+            block.sa = CausalSelfAttention.from_reference(block.sa)
+    elif variant != "reference":
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    return model

@@ -118,7 +118,9 @@ class TextSource:
         return self.text is None
 
 
-def resolve_source(data: str | None, *, allow_synthetic_fallback: bool) -> tuple[TextSource, str | None]:  # noqa: E501
+def resolve_source(
+    data: str | None, *, allow_synthetic_fallback: bool
+) -> tuple[TextSource, str | None]:  # noqa: E501
     """Pick the text to train on: ``--data``, then ``GPUBENCH_DATA``, then the corpus.
 
     Returns the source and a warning line when it fell back to synthetic tokens because

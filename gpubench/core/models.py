@@ -120,8 +120,11 @@ def parse_value(key: str, text: str, default: Any) -> Any:
             return float(text)
         return kind(text)
     except ValueError:
+        expected = {bool: "true or false", int: "a whole number", float: "a number"}.get(
+            kind, kind.__name__
+        )
         raise UsageError(
-            f"--set {key}={text}: expected a {kind.__name__} (default is {default!r})"
+            f"--set {key}={text}: expected {expected} (default is {default!r})"
         ) from None
 
 

@@ -1,0 +1,67 @@
+"""``gpubench train``: the lecture script as a command, with a progress bar and a sample."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from gpubench.core.data import build_dataset, resolve_source
+from gpubench.core.devices import resolve_devices
+from gpubench.core.models import load_model, parse_overrides, resolve_config
+from gpubench.core.training import VARIANTS, EvalPoint, TrainingSession, train
+from gpubench.errors import UsageError
+from gpubench.options import parse_count
+
+
+def run_train_command(
+    *, model: str, device: str, iters: str | None, batch_size: str | None,
+    overrides: list[str], data: str | None, variant: str, generate: int,
+    console: Console | None = None,
+) -> None:  # fmt: skip
+    """Train ``model`` on ``device`` and print loss lines and a text sample."""
+    console = console or Console(highlight=False)
+    if variant not in VARIANTS:
+        raise UsageError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    spec = load_model(model)
+    settings = parse_overrides(overrides)
+    if batch_size is not None:
+        settings["batch_size"] = str(parse_count(batch_size, option="--batch-size"))
+    config = resolve_config(spec, settings)
+    steps = parse_count(iters, option="--iters") if iters is not None else config["max_iters"]
+    (device_name,) = resolve_devices(device)[:1] or [device]
+    source, _ = resolve_source(data, allow_synthetic_fallback=False)
+    dataset = build_dataset(source, min_length=config["block_size"] + 1)
+
+    label = " (synthetic tokens: losses are not meaningful)" if source.synthetic else ""
+    console.print(
+        f"Training [bold]{spec.name}[/] ({variant}) on [bold]{device_name}[/] for {steps:,} steps, "
+        f"batch {config['batch_size']}, block {config['block_size']}, data {source.label}{label}"
+    )
+    session = TrainingSession(spec, config, dataset, device_name, variant=variant)
+    params = sum(p.numel() for p in session.model.parameters())
+    console.print(f"{params / 1e6:.6f} M parameters")
+    with Progress(
+        TextColumn("[progress.description]{task.description}"), BarColumn(),
+        MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("training", total=steps)
+
+        def on_eval(point: EvalPoint) -> None:
+            progress.console.print(
+                f"step {point.step}: train loss {point.train_loss:.4f}, "
+                f"val loss {point.val_loss:.4f}"
+            )
+
+        result = train(
+            session,
+            steps,
+            on_eval=on_eval,
+            on_step=lambda i: progress.update(task, completed=i + 1),
+        )
+    console.print(
+        f"trained in {result.seconds:.1f} s ({result.seconds / steps * 1e3:.2f} ms/step, "
+        "evaluations included)"
+    )
+    if generate:
+        console.rule("sample")
+        console.print(session.sample(generate), markup=False, highlight=False)
