@@ -7,7 +7,6 @@ Heavy imports (torch, pandas, the engine) happen inside the commands so that
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
@@ -170,6 +169,113 @@ def train(
         fail(error)
 
 
+@app.command()
+def run(
+    models: Annotated[
+        str,
+        typer.Option(
+            "--models",
+            metavar="NAMES|PATH",
+            help="Comma list of bigram, bigram-pos, gpt, or model files (they are executed).",
+        ),
+    ] = "bigram,gpt",
+    devices: Annotated[
+        str, typer.Option("--devices", help="auto (cpu + every GPU), or e.g. cpu,cuda:0.")
+    ] = "auto",
+    iters: Annotated[
+        str, typer.Option("--iters", help="Iteration counts, e.g. 500,5k,50k.")
+    ] = "500,5000,50000",
+    batch_sizes: Annotated[
+        str | None,
+        typer.Option("--batch-sizes", help="Batch sizes, e.g. 32,64 (default: each model's)."),
+    ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol", help="lecture (evaluations in the loop, the headline) or train (none)."
+        ),
+    ] = "lecture",
+    variant: Annotated[
+        str, typer.Option("--variant", help="reference, fast, or both: reference,fast.")
+    ] = "reference",
+    budget: Annotated[
+        float,
+        typer.Option("--budget", help="Seconds of measuring; longer runs are extrapolated."),
+    ] = 300.0,
+    full: Annotated[
+        bool, typer.Option("--full", help="Run every iteration count for real (no budget).")
+    ] = False,
+    threads: Annotated[
+        str | None,
+        typer.Option("--threads", help="CPU threads (default: physical cores); a list compares."),
+    ] = None,
+    overrides: SetOption = None,
+    data: DataOption = None,
+    out: Annotated[str, typer.Option("--out", help="Folder for run folders.")] = "reports",
+    name: Annotated[
+        str | None, typer.Option("--name", help="Run folder name (default: time-host).")
+    ] = None,
+    resume: Annotated[
+        str | None,
+        typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run."),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the results path and summary as JSON.")
+    ] = False,
+) -> None:
+    """Train the reference models on every device and show where the GPU beats the CPU."""
+    from gpubench.bench.engine import SweepInterrupted
+    from gpubench.run_command import run_sweep_command
+
+    options = {
+        "models": models, "devices": devices, "iters": iters, "batch_sizes": batch_sizes,
+        "protocol": protocol, "variants": variant, "budget_s": budget, "full": full,
+        "threads": threads, "overrides": overrides or [],
+    }  # fmt: skip
+    try:
+        code = run_sweep_command(
+            options=options, data=data, out=out, name=name, resume=resume,
+            json_output=json_output, argv=sys.argv[1:],
+        )  # fmt: skip
+    except SweepInterrupted as error:
+        stderr.print(f"[bold yellow]{error}[/]")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except GpubenchError as error:
+        fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A run folder.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+) -> None:
+    """Re-render a run from its results.json (also one copied from another machine)."""
+    from gpubench.report.command import run_report_command
+
+    try:
+        run_report_command(run_dir, fmt)
+    except GpubenchError as error:
+        fail(error)
+
+
+@app.command()
+def compare(
+    run_dirs: Annotated[
+        list[str], typer.Argument(metavar="RUN_DIR RUN_DIR...", help="Two or more run folders.")
+    ],
+) -> None:
+    """Line up runs from different machines cell by cell."""
+    from gpubench.report.command import run_compare_command
+
+    if len(run_dirs) < 2:
+        fail(UsageError("compare needs at least two run folders"))
+    try:
+        run_compare_command(run_dirs)
+    except GpubenchError as error:
+        fail(error)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:
@@ -177,6 +283,3 @@ def main() -> None:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
-
-
-__all__ = ["app", "main", "Path"]

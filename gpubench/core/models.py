@@ -49,7 +49,8 @@ class ModelSpec:
         """Build the module; a file that offers variants takes ``variant`` as a keyword."""
         if variant not in self.variants:
             raise UsageError(
-                f"model {self.name!r} has no variant {variant!r}; it has: {', '.join(self.variants)}"
+                f"model {self.name!r} has no variant {variant!r}; "
+                f"it has: {', '.join(self.variants)}"
             )
         if len(self.variants) > 1:
             return self.module.build(config, vocab_size, variant=variant)
@@ -157,7 +158,7 @@ def _check_values(name: str, config: dict[str, Any]) -> None:
                 "n_embd", "n_head", "n_layer"):  # fmt: skip
         if key in config and config[key] < 1:
             raise UsageError(f"--set {key}={config[key]}: must be at least 1 (model {name!r})")
-    if config.get("learning_rate", 1.0) <= 0:
+    if not 0 < config.get("learning_rate", 1.0) < float("inf"):  # also refuses nan
         raise UsageError(f"learning_rate must be positive (model {name!r})")
     if not 0.0 <= config.get("dropout", 0.0) < 1.0:
         raise UsageError(f"dropout must be in [0, 1) (model {name!r})")

@@ -1,0 +1,230 @@
+"""The cost model T(n) = F + n*s + E(n)*e, extrapolation, and the CPU/GPU crossover.
+
+F: fixed costs (startup, device init, data, build, and the first steps' excess over s),
+s: steady step, e: one evaluation, E(n): evaluations the lecture loop does in n steps.
+Protocol ``train`` drops evaluations. Pure functions of recorded phases (run.md).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from gpubench.bench.results import (
+    BatchCrossover,
+    CellResult,
+    Crossover,
+    Estimate,
+    Phases,
+)
+
+PROTOCOLS = ("lecture", "train")
+# Run-to-run drift seen between a phases worker and a full-run worker on the same machine
+# is a few percent even when the step IQR is tiny; the range never claims less than this.
+MIN_RELATIVE_RANGE = 0.05
+
+
+def evaluation_count(iters: int, eval_interval: int) -> int:
+    """E(n): how often the lecture loop evaluates in ``iters`` steps (step 0, every
+    ``eval_interval``, and the last step)."""
+    if iters <= 0:
+        return 0
+    regular = math.ceil(iters / eval_interval)  # steps 0, k, 2k, ... below iters
+    last_is_extra = (iters - 1) % eval_interval != 0
+    return regular + (1 if last_is_extra else 0)
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Fitted costs of one cell, in seconds."""
+
+    fixed_s: float
+    step_s: float
+    step_low_s: float
+    step_high_s: float
+    eval_s: float
+    eval_interval: int
+
+    def evaluations(self, iters: int, protocol: str) -> int:
+        return evaluation_count(iters, self.eval_interval) if protocol == "lecture" else 0
+
+    def predict(self, iters: int, protocol: str = "lecture") -> float:
+        return self.fixed_s + iters * self.step_s + self.evaluations(iters, protocol) * self.eval_s
+
+    def predict_range(self, iters: int, protocol: str = "lecture") -> tuple[float, float]:
+        """Low/high from the step time's quartiles, never narrower than MIN_RELATIVE_RANGE."""
+        evals = self.evaluations(iters, protocol) * self.eval_s
+        low = self.fixed_s + iters * self.step_low_s + evals
+        high = self.fixed_s + iters * self.step_high_s + evals
+        center = self.predict(iters, protocol)
+        return (
+            min(low, center * (1 - MIN_RELATIVE_RANGE)),
+            max(high, center * (1 + MIN_RELATIVE_RANGE)),
+        )
+
+    def per_step_s(self, protocol: str) -> float:
+        """Asymptotic cost of one more step, the evaluation share included."""
+        if protocol == "lecture":
+            return self.step_s + self.eval_s / self.eval_interval
+        return self.step_s
+
+    def constant_s(self, protocol: str) -> float:
+        """Asymptotic intercept: fixed costs plus, for the lecture loop, the final evaluation."""
+        return self.fixed_s + (self.eval_s if protocol == "lecture" else 0.0)
+
+
+def fit_cost_model(phases: Phases, eval_interval: int) -> CostModel:
+    """Turn measured phases into the cost model's terms."""
+    step = phases.step
+    first_excess = sum(max(0.0, t - step.median_s) for t in phases.first_steps_s)
+    fixed = (
+        phases.startup_s
+        + phases.device_init_s
+        + phases.data_s
+        + phases.build_s
+        + (phases.compile_s or 0.0)
+        + first_excess
+    )
+    return CostModel(
+        fixed_s=fixed,
+        step_s=step.median_s,
+        step_low_s=step.q1_s,
+        step_high_s=step.q3_s,
+        eval_s=phases.eval_s,
+        eval_interval=eval_interval,
+    )
+
+
+def cell_cost_model(cell: CellResult) -> CostModel | None:
+    if cell.phases is None:
+        return None
+    return fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+
+
+def estimate_cell(cell: CellResult, iters: int, protocol: str) -> Estimate | None:
+    """Measured when a full run of ``iters`` exists, otherwise extrapolated with a range."""
+    model = cell_cost_model(cell)
+    if model is None:
+        return None
+    predicted = model.predict(iters, protocol)
+    run = cell.run_for(iters, protocol)
+    if run is not None:
+        return Estimate(iters, protocol, run.seconds, run.seconds, run.seconds, True, predicted)
+    low, high = model.predict_range(iters, protocol)
+    return Estimate(iters, protocol, predicted, low, high, False, predicted)
+
+
+def find_crossover(
+    baseline: CostModel, device: CostModel, protocol: str
+) -> tuple[str, float | None, float, float]:
+    """Where ``device`` becomes cheaper than ``baseline``.
+
+    Returns (kind, iterations, step_ratio, fixed_gap_s): kind is ``from-first`` when the
+    device is cheaper on both terms, ``at`` with n* = (A_dev - A_base) / (c_base - c_dev)
+    (A: constant cost, c: per-step cost), or ``never`` when its per-step cost is not lower.
+    """
+    base_step, dev_step = baseline.per_step_s(protocol), device.per_step_s(protocol)
+    gap = device.constant_s(protocol) - baseline.constant_s(protocol)
+    ratio = base_step / dev_step if dev_step > 0 else math.inf
+    if dev_step >= base_step:
+        if gap < 0 and dev_step == base_step:
+            return "from-first", None, ratio, gap
+        return "never", None, ratio, gap
+    if gap <= 0:
+        return "from-first", None, ratio, gap
+    return "at", gap / (base_step - dev_step), ratio, gap
+
+
+def describe_never(ratio: float, tokens_per_step: int) -> str:
+    return (
+        f"per step it is {1 / ratio:.1f}× slower: launch-bound at {tokens_per_step:,} "
+        "tokens per step"
+        if ratio > 0
+        else "its per-step cost is not lower"
+    )
+
+
+def crossover_for(base_cell: CellResult, device_cell: CellResult, protocol: str) -> Crossover:
+    """The crossover record of one accelerator cell against its CPU cell."""
+    key = device_cell.key
+    base_model, dev_model = cell_cost_model(base_cell), cell_cost_model(device_cell)
+    if base_model is None or dev_model is None:
+        failed = base_cell if base_model is None else device_cell
+        return Crossover(
+            key.model, key.batch_size, key.variant, protocol, key.device, base_cell.key.device,
+            "unknown", None, None, None, f"{failed.key.device} was not measured ({failed.status})",
+        )  # fmt: skip
+    kind, iters, ratio, gap = find_crossover(base_model, dev_model, protocol)
+    tokens = int(device_cell.config["batch_size"]) * int(device_cell.config["block_size"])
+    if kind == "from-first":
+        reason = f"cheaper per step ({ratio:.1f}×) and in fixed costs ({-gap:+.2f} s)"
+    elif kind == "at":
+        reason = (
+            f"starts {gap:.2f} s behind (fixed costs) and gains "
+            f"{(base_model.per_step_s(protocol) - dev_model.per_step_s(protocol)) * 1e3:.3g} ms "
+            "per step"
+        )
+    else:
+        reason = describe_never(ratio, tokens)
+    return Crossover(
+        key.model, key.batch_size, key.variant, protocol, key.device, base_cell.key.device,
+        kind, iters, ratio, gap, reason,
+    )  # fmt: skip
+
+
+def batch_crossover_for(
+    pairs: list[tuple[CellResult, CellResult]], protocol: str
+) -> BatchCrossover | None:
+    """Smallest tested batch size from which the device's per-step cost beats the baseline's.
+
+    ``pairs`` are (baseline cell, device cell) for one model, variant and device, at
+    several batch sizes.
+    """
+    measured = []
+    for base, dev in pairs:
+        base_model, dev_model = cell_cost_model(base), cell_cost_model(dev)
+        if base_model and dev_model:
+            cheaper = dev_model.per_step_s(protocol) < base_model.per_step_s(protocol)
+            measured.append((dev.key.batch_size, cheaper))
+    if not pairs:
+        return None
+    key, base_key = pairs[0][1].key, pairs[0][0].key
+    measured.sort()
+    sizes = [size for size, _ in measured]
+    start = None
+    # The smallest size from which every larger tested size is also cheaper.
+    for index, (size, _) in enumerate(measured):
+        if all(cheaper for _, cheaper in measured[index:]):
+            start = size
+            break
+    if not measured:
+        reason = "no batch size was measured on both devices"
+    elif start is None:
+        reason = f"not cheaper per step at any tested batch size ({', '.join(map(str, sizes))})"
+    else:
+        reason = f"cheaper per step from batch {start} (tested: {', '.join(map(str, sizes))})"
+    return BatchCrossover(key.model, key.variant, key.device, base_key.device, sizes, start, reason)
+
+
+def plan_full_runs(
+    costs: dict[str, CostModel], iters: list[int], budget_s: float, protocol: str
+) -> list[tuple[str, int]]:
+    """Choose which (cell id, iteration count) to run for real within ``budget_s``.
+
+    Every cell first gets its shortest count if it fits (so each device has a measured run
+    to check its prediction), then longer counts, cheapest first, while the budget lasts.
+    """
+    chosen: list[tuple[str, int]] = []
+    left = budget_s
+    ordered = sorted(iters)
+    for rank in range(len(ordered)):
+        candidates = sorted(
+            ((costs[cell].predict(ordered[rank], protocol), cell) for cell in costs),
+        )
+        for cost, cell in candidates:
+            if rank > 0 and (cell, ordered[rank - 1]) not in chosen:
+                continue  # longer counts only after the shorter one fitted
+            if cost <= left:
+                chosen.append((cell, ordered[rank]))
+                left -= cost
+    return chosen

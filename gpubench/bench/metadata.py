@@ -1,0 +1,70 @@
+"""What a run records about the machine it ran on (run.md, "metadata")."""
+
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from gpubench import __version__
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo, or what the platform module knows."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """The commit of the gpubench checkout in use, when it is one."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True, text=True, timeout=5, check=True,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def collect_metadata(verdict: Any, argv: list[str]) -> dict[str, Any]:
+    """Versions, hardware and settings that decide what the numbers mean."""
+    import psutil
+    import torch
+
+    facts = verdict.to_dict() if hasattr(verdict, "to_dict") else dict(verdict.facts)
+    memory = psutil.virtual_memory()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "gpubench": __version__,
+        "git_commit": git_commit(),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cpu_model": cpu_model(),
+        "cpu_cores_physical": psutil.cpu_count(logical=False),
+        "cpu_cores_logical": psutil.cpu_count(logical=True),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "memory_total_bytes": memory.total,
+        "load_average_start": list(load) if load else None,
+        "verdict": verdict.line,
+        "verdict_kind": verdict.kind,
+        "doctor": facts,  # the doctor's facts: cuDNN, driver, GPUs, memory, other processes
+        "cuda_launch_blocking": os.environ.get("CUDA_LAUNCH_BLOCKING") == "1",
+        "fast_variant": "TF32 + bf16 autocast on CUDA; bf16 autocast on CPUs with native bf16; "
+        "fused AdamW; torch.compile off",
+        "command": " ".join(["gpubench", *argv]),
+        "executable": sys.executable,
+    }

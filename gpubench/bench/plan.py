@@ -1,0 +1,176 @@
+"""The sweep plan: which cells to measure, validated up front from the run options."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from gpubench.bench.costmodel import PROTOCOLS
+from gpubench.bench.results import CellKey
+from gpubench.core.data import TextSource
+from gpubench.core.devices import resolve_devices
+from gpubench.core.models import ModelSpec, load_model, parse_overrides
+from gpubench.core.models import resolve_config as resolve_model_config
+from gpubench.core.training import VARIANTS
+from gpubench.errors import UsageError
+from gpubench.options import parse_count_list, split_list
+
+DEFAULT_MODELS = "bigram,gpt"
+DEFAULT_ITERS = "500,5000,50000"
+DEFAULT_BUDGET_S = 300.0
+
+
+@dataclass
+class SweepPlan:
+    """Everything a sweep will do; built once, stored in results.json as ``settings``."""
+
+    models: list[ModelSpec]
+    devices: list[str]
+    iters: list[int]
+    batch_sizes: list[int] | None  # None: each model's lecture batch size
+    protocol: str
+    variants: list[str]
+    budget_s: float
+    full: bool
+    threads: list[int]
+    overrides: dict[str, str]
+    source: TextSource
+    configs: dict[CellKey, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def cells(self) -> list[CellKey]:
+        return list(self.configs)
+
+    def settings(self) -> dict[str, Any]:
+        return {
+            "models": [
+                spec.name if spec.name in _names() else str(spec.path) for spec in self.models
+            ],
+            "devices": self.devices,
+            "iters": self.iters,
+            "batch_sizes": self.batch_sizes,
+            "protocol": self.protocol,
+            "variants": self.variants,
+            "budget_s": self.budget_s,
+            "full": self.full,
+            "threads": self.threads,
+            "overrides": self.overrides,
+            "data": {
+                "label": self.source.label,
+                "path": self.source.path,
+                "synthetic": self.source.synthetic,
+            },
+        }
+
+
+def _names() -> tuple[str, ...]:
+    from gpubench.core.models import REFERENCE_MODELS
+
+    return REFERENCE_MODELS
+
+
+def default_threads() -> int:
+    """All physical cores (run.md); logical ones where psutil cannot tell."""
+    import os
+
+    import psutil
+
+    return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+
+
+def config_for(spec: ModelSpec, overrides: dict[str, str]) -> dict[str, Any]:
+    """Apply the overrides that this model knows; the others belong to other models."""
+    defaults = spec.defaults
+    return resolve_model_config(spec, {k: v for k, v in overrides.items() if k in defaults})
+
+
+def build_plan(
+    *,
+    models: str = DEFAULT_MODELS,
+    devices: str = "auto",
+    iters: str = DEFAULT_ITERS,
+    batch_sizes: str | None = None,
+    protocol: str = "lecture",
+    variants: str = "reference",
+    budget_s: float = DEFAULT_BUDGET_S,
+    full: bool = False,
+    threads: str | None = None,
+    overrides: list[str] | None = None,
+    source: TextSource,
+    available_devices: list[str] | None = None,
+) -> SweepPlan:
+    """Validate every option and expand models × batch sizes × variants × devices × threads."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    variant_list = split_list(variants, option="--variant")
+    for variant in variant_list:
+        if variant not in VARIANTS:
+            raise UsageError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if not budget_s > 0:
+        raise UsageError(f"--budget {budget_s}: must be a positive number of seconds")
+    iter_list = parse_count_list(iters, option="--iters")
+    batch_list = parse_count_list(batch_sizes, option="--batch-sizes") if batch_sizes else None
+    thread_list = parse_count_list(threads, option="--threads") if threads else [default_threads()]
+    specs = [load_model(name) for name in split_list(models, option="--models")]
+    settings = parse_overrides(overrides)
+    unknown = [k for k in settings if not any(k in spec.defaults for spec in specs)]
+    if unknown:
+        known = sorted({k for spec in specs for k in spec.defaults})
+        raise UsageError(f"--set {unknown[0]}: unknown key; known: {', '.join(known)}")
+    device_list = resolve_devices(devices, available_devices)
+
+    configs: dict[CellKey, dict[str, Any]] = {}
+    for spec in specs:
+        base = config_for(spec, settings)
+        for variant in variant_list:
+            if variant not in spec.variants:
+                raise UsageError(f"model {spec.name!r} has no variant {variant!r}")
+        _check_text_length(source, base["block_size"])
+        for batch, variant, device in itertools.product(
+            batch_list or [base["batch_size"]], variant_list, device_list
+        ):
+            config = {**base, "batch_size": batch}
+            for thread_count in thread_list if device == "cpu" else [None]:
+                key = CellKey(spec.name, device, batch, variant, thread_count)
+                configs[key] = config
+    return SweepPlan(
+        models=specs, devices=device_list, iters=iter_list, batch_sizes=batch_list,
+        protocol=protocol, variants=variant_list, budget_s=budget_s, full=full,
+        threads=thread_list, overrides=settings, source=source, configs=configs,
+    )  # fmt: skip
+
+
+def _check_text_length(source: TextSource, block_size: int) -> None:
+    if source.text is None:
+        return
+    validation = len(source.text) - int(0.9 * len(source.text))
+    if validation < block_size + 1:
+        raise UsageError(
+            f"--data {source.label}: {len(source.text)} characters are too few for block_size "
+            f"{block_size}: the validation split (last 10 %) needs at least {block_size + 1}"
+        )
+
+
+def new_run_dir(out: Path, name: str | None = None) -> Path:
+    """Create ``out/<UTC timestamp>-<short host hash>`` (or ``out/NAME``), never reusing one."""
+    if name is not None and (not name.strip() or "/" in name or name.startswith(".")):
+        raise UsageError(f"--name {name!r}: use a plain folder name")
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+    base = name or f"{stamp}-{host}"
+    out.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        candidate = out / (base if attempt == 1 else f"{base}-{attempt}")
+        try:
+            candidate.mkdir()  # atomic: two runs at once never share a folder
+        except FileExistsError:
+            if name is not None:
+                raise UsageError(f"--name {name!r}: {candidate} already exists") from None
+            continue
+        return candidate
+    raise AssertionError("unreachable")

@@ -1,0 +1,314 @@
+"""Result records of a sweep and their JSON form (schema ``gpubench.run/1``).
+
+Records are plain dataclasses; ``to_dict``/``from_dict`` give the JSON shape that
+``results.json`` stores, so a run copied from another machine renders the same.
+
+Schema history:
+  gpubench.run/1  first version.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "gpubench.run/1"
+NOISY_SPREAD = 0.10  # IQR / median above this flags a cell as noisy (run.md)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """What one cell measures: a model at a batch size and variant on a device."""
+
+    model: str
+    device: str
+    batch_size: int
+    variant: str = "reference"
+    threads: int | None = None  # CPU threads (torch.set_num_threads); None off the CPU
+
+    @property
+    def id(self) -> str:
+        threads = f"/t{self.threads}" if self.threads else ""
+        return f"{self.model}/{self.device}/b{self.batch_size}/{self.variant}{threads}"
+
+    @property
+    def group(self) -> tuple[str, int, str]:
+        """Cells in one group differ only by device: they are compared with each other."""
+        return (self.model, self.batch_size, self.variant)
+
+
+@dataclass
+class StepStats:
+    """Steady-state step time from blocks of steps, each block timed with one sync."""
+
+    median_s: float
+    q1_s: float
+    q3_s: float
+    n_steps_measured: int
+    steps_per_block: int
+    warmup_steps: int
+    block_times_s: list[float] = field(default_factory=list)  # seconds per block (raw)
+
+    @property
+    def iqr_s(self) -> float:
+        return self.q3_s - self.q1_s
+
+    @property
+    def spread(self) -> float:
+        """IQR relative to the median."""
+        return self.iqr_s / self.median_s if self.median_s > 0 else 0.0
+
+    @property
+    def noisy(self) -> bool:
+        return self.spread > NOISY_SPREAD
+
+
+@dataclass
+class Phases:
+    """Seconds spent in each phase of one cell (run.md, phase table)."""
+
+    startup_s: float  # interpreter start + import torch, measured by the parent
+    device_init_s: float
+    data_s: float
+    build_s: float
+    first_steps_s: list[float]  # the first steps, one by one
+    step: StepStats
+    eval_s: float  # one estimate_loss call (eval_iters batches per split), maybe scaled
+    eval_batches_measured: int  # batches per split actually timed
+    eval_iters: int
+    compile_s: float | None = None
+    generate_tokens_per_s: float | None = None
+
+    @property
+    def eval_scaled(self) -> bool:
+        return self.eval_batches_measured < self.eval_iters
+
+
+@dataclass
+class Throughput:
+    tokens_per_step: int
+    tokens_per_s: float
+    flops_per_step: float | None = None
+    flops_per_s: float | None = None
+    dtype: str = "float32"
+    peak_flops_measured: float | None = None  # matmul probe at ``dtype`` on this device
+    mfu: float | None = None  # against the measured peak
+    peak_flops_spec: float | None = None
+    peak_flops_spec_source: str | None = None
+
+
+@dataclass
+class MeasuredRun:
+    """A real full training run of ``iters`` steps in a fresh worker."""
+
+    iters: int
+    protocol: str
+    seconds: float  # startup + device_init + data + build + the training loop
+    loop_s: float
+    train_loss: float | None
+    val_loss: float | None
+    predicted_s: float | None = None
+
+    @property
+    def prediction_error(self) -> float | None:
+        """(predicted - measured) / measured."""
+        if self.predicted_s is None or self.seconds <= 0:
+            return None
+        return (self.predicted_s - self.seconds) / self.seconds
+
+
+@dataclass
+class Failure:
+    kind: str  # crash | oom | timeout | error | interrupted
+    message: str
+    log_tail: str = ""
+
+
+@dataclass
+class CellResult:
+    key: CellKey
+    config: dict[str, Any]
+    status: str = "pending"  # pending | ok | failed | interrupted
+    device_name: str = ""
+    n_params: int | None = None
+    phases: Phases | None = None
+    throughput: Throughput | None = None
+    runs: list[MeasuredRun] = field(default_factory=list)
+    failure: Failure | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def run_for(self, iters: int, protocol: str) -> MeasuredRun | None:
+        for run in self.runs:
+            if run.iters == iters and run.protocol == protocol:
+                return run
+        return None
+
+
+@dataclass
+class Estimate:
+    """Time to train ``iters`` steps on one cell: measured, or extrapolated with a range."""
+
+    iters: int
+    protocol: str
+    seconds: float
+    low_s: float
+    high_s: float
+    measured: bool
+    predicted_s: float  # the cost model's value (equals ``seconds`` when extrapolated)
+
+
+@dataclass
+class Crossover:
+    """Where an accelerator starts to beat the baseline (the CPU) for one group."""
+
+    model: str
+    batch_size: int
+    variant: str
+    protocol: str
+    device: str
+    baseline: str
+    kind: str  # from-first | at | never | unknown
+    iters: float | None  # the crossover iteration count when kind == "at"
+    step_ratio: float | None  # baseline per-step cost / device per-step cost (>1: device faster)
+    fixed_gap_s: float | None  # device fixed cost - baseline fixed cost
+    reason: str
+
+
+@dataclass
+class BatchCrossover:
+    """The smallest tested batch size from which the device's per-step cost is lower."""
+
+    model: str
+    variant: str
+    device: str
+    baseline: str
+    batch_sizes: list[int]
+    from_batch_size: int | None
+    reason: str
+
+
+@dataclass
+class RunResults:
+    run_id: str
+    created_utc: str
+    command: list[str]
+    settings: dict[str, Any]
+    metadata: dict[str, Any]
+    cells: list[CellResult] = field(default_factory=list)
+    estimates: dict[str, list[Estimate]] = field(default_factory=dict)  # by cell id
+    crossovers: list[Crossover] = field(default_factory=list)
+    batch_crossovers: list[BatchCrossover] = field(default_factory=list)
+    summary: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    status: str = "running"  # running | complete | interrupted
+    engine: dict[str, float] = field(default_factory=dict)  # wall_s, measured_s, measured_share
+    schema: str = SCHEMA
+
+    def cell(self, key: CellKey) -> CellResult | None:
+        for cell in self.cells:
+            if cell.key == key:
+                return cell
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        # Derived values are stored too, so readers need not recompute them.
+        for cell, stored in zip(self.cells, data["cells"], strict=True):
+            stored["id"] = cell.key.id
+            if cell.phases is not None:
+                stats = cell.phases.step
+                stored["phases"]["step"].update(
+                    iqr_s=stats.iqr_s, spread=stats.spread, noisy=stats.noisy
+                )
+                stored["phases"]["eval_scaled"] = cell.phases.eval_scaled
+            for run, stored_run in zip(cell.runs, stored["runs"], strict=True):
+                stored_run["prediction_error"] = run.prediction_error
+        return {"schema": data.pop("schema"), **data}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResults:
+        if data.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} results file (schema: {data.get('schema')!r})")
+        return cls(
+            run_id=data["run_id"],
+            created_utc=data["created_utc"],
+            command=list(data["command"]),
+            settings=dict(data["settings"]),
+            metadata=dict(data["metadata"]),
+            cells=[_cell_from_dict(c) for c in data["cells"]],
+            estimates={
+                k: [_build(Estimate, e) for e in v] for k, v in data.get("estimates", {}).items()
+            },
+            crossovers=[_build(Crossover, c) for c in data.get("crossovers", [])],
+            batch_crossovers=[_build(BatchCrossover, c) for c in data.get("batch_crossovers", [])],
+            summary=list(data.get("summary", [])),
+            warnings=list(data.get("warnings", [])),
+            status=data.get("status", "complete"),
+            engine=dict(data.get("engine", {})),
+        )
+
+
+def _build(kind: type, data: dict[str, Any]) -> Any:
+    """Construct a dataclass from a dict, ignoring derived keys stored beside the fields."""
+    names = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in data.items() if k in names})
+
+
+def _cell_from_dict(data: dict[str, Any]) -> CellResult:
+    phases = None
+    if data.get("phases"):
+        raw = dict(data["phases"])
+        raw["step"] = _build(StepStats, raw["step"])
+        phases = _build(Phases, raw)
+    return CellResult(
+        key=_build(CellKey, data["key"]),
+        config=dict(data["config"]),
+        status=data["status"],
+        device_name=data.get("device_name", ""),
+        n_params=data.get("n_params"),
+        phases=phases,
+        throughput=_build(Throughput, data["throughput"]) if data.get("throughput") else None,
+        runs=[_build(MeasuredRun, r) for r in data.get("runs", [])],
+        failure=_build(Failure, data["failure"]) if data.get("failure") else None,
+        notes=list(data.get("notes", [])),
+    )
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temp file in the same folder, then rename: a kill never leaves half."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(results: RunResults, run_dir: Path) -> Path:
+    path = run_dir / "results.json"
+    write_json_atomic(path, results.to_dict())
+    return path
+
+
+def load_results(run_dir: Path) -> RunResults:
+    """Read ``RUN_DIR/results.json`` (or a results.json path); ValueError when it is not a run."""
+    path = run_dir / "results.json" if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a gpubench run folder (no results.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    try:
+        return RunResults.from_dict(data)
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"{path} does not follow {SCHEMA}: missing or bad {error}") from None

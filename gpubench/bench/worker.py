@@ -1,0 +1,276 @@
+"""The worker: measures one cell in a fresh process and reports JSON lines on stdout.
+
+Started by the engine as ``python -m gpubench.bench.worker`` with a job (JSON) on stdin.
+Events, one JSON object per line: ``ready`` (torch imported), ``phase`` (a phase ended),
+``progress`` (during long phases), then ``result`` or ``error``. Everything else the
+worker prints goes to stderr, so stdout stays parseable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import sys
+import time
+import traceback
+from typing import Any, TextIO
+
+Clock = time.perf_counter
+WARMUP_STEPS = 5  # at least this many untimed-for-the-median steps where the budget allows
+FIRST_STEPS = 3  # first steps timed one by one (lazy init, allocator, compile)
+MIN_BLOCK_S = 0.1  # a timed block lasts at least this long where the budget allows
+TARGET_BLOCKS = 10
+MIN_BLOCKS = 3
+
+
+class Reporter:
+    """Writes protocol events to the real stdout."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def emit(self, event: str, **fields: Any) -> None:
+        self.stream.write(json.dumps({"event": event, **fields}) + "\n")
+        self.stream.flush()
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(q1, median, q3); with fewer than 2 values all three are the value itself."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, median, q3
+
+
+def plan_blocks(step_estimate_s: float, budget_s: float) -> tuple[int, int]:
+    """(steps per block, number of blocks) for steady-state timing within ``budget_s``."""
+    steps_per_block = max(1, math.ceil(MIN_BLOCK_S / max(step_estimate_s, 1e-9)))
+    block_s = steps_per_block * step_estimate_s
+    blocks = int(budget_s // block_s) if block_s > 0 else TARGET_BLOCKS
+    return steps_per_block, max(MIN_BLOCKS, min(TARGET_BLOCKS, blocks))
+
+
+def _timed(session: Any, fn: Any) -> tuple[Any, float]:
+    session.sync()
+    start = Clock()
+    value = fn()
+    session.sync()
+    return value, Clock() - start
+
+
+def _setup(job: dict[str, Any], report: Reporter) -> tuple[Any, dict[str, float]]:
+    """Device init, data and build phases; returns the training session and their times."""
+    import torch
+
+    from gpubench.core.data import TextSource, build_dataset
+    from gpubench.core.models import load_model
+    from gpubench.core.training import TrainingSession, synchronize
+
+    if job.get("threads"):
+        torch.set_num_threads(int(job["threads"]))
+    device = torch.device(job["device"])
+    times: dict[str, float] = {}
+
+    start = Clock()
+    torch.zeros(1, device=device).add_(1).cpu()  # context creation + first transfer
+    synchronize(device)
+    times["device_init_s"] = Clock() - start
+    report.emit("phase", name="device_init", seconds=times["device_init_s"])
+
+    start = Clock()
+    data = job["data"]
+    text = None
+    if not data.get("synthetic"):
+        with open(data["path"], encoding="utf-8") as handle:
+            text = handle.read()
+    source = TextSource(label=data["label"], text=text, path=data.get("path"))
+    dataset = build_dataset(source, min_length=int(job["config"]["block_size"]) + 1)
+    times["data_s"] = Clock() - start
+    report.emit("phase", name="data", seconds=times["data_s"])
+
+    start = Clock()
+    spec = load_model(job["model"])
+    session = TrainingSession(spec, job["config"], dataset, device, variant=job["variant"])
+    session.sync()
+    times["build_s"] = Clock() - start
+    report.emit("phase", name="build", seconds=times["build_s"])
+    return session, times
+
+
+def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
+    """Measure every phase of one cell within the job's time budget (seconds)."""
+    started = Clock()
+    budget = float(job["budget_s"])
+    session, times = _setup(job, report)
+
+    first_steps = []
+    for index in range(FIRST_STEPS):
+        _, seconds = _timed(session, session.step)
+        first_steps.append(seconds)
+        report.emit("progress", phase="first_steps", done=index + 1, total=FIRST_STEPS)
+        # A step that eats a large share of the budget: two first steps are enough.
+        if index >= 1 and seconds * 6 > budget:
+            break
+    report.emit("phase", name="first_steps", seconds=sum(first_steps))
+
+    step_guess = min(first_steps)
+    spent = Clock() - started
+    # Budget split: the steady step matters most, the evaluation next.
+    step_budget = max(0.0, (budget - spent) * 0.6)
+    warmup = 0
+    while len(first_steps) + warmup < WARMUP_STEPS and (warmup + 1) * step_guess < step_budget / 4:
+        session.step()
+        warmup += 1
+    steps_per_block, blocks = plan_blocks(step_guess, step_budget)
+    block_times = []
+    for index in range(blocks):
+        session.sync()
+        start = Clock()
+        for _ in range(steps_per_block):
+            session.step()
+        session.sync()
+        block_times.append(Clock() - start)
+        report.emit("progress", phase="step", done=index + 1, total=blocks)
+        if index + 1 >= MIN_BLOCKS and Clock() - started > budget * 0.8:
+            break
+    per_step = [t / steps_per_block for t in block_times]
+    q1, median, q3 = quartiles(per_step)
+    report.emit("phase", name="step", seconds=sum(block_times))
+
+    eval_iters = int(job["config"]["eval_iters"])
+    remaining = max(0.0, budget - (Clock() - started))
+    forward_guess = median / 3  # a forward pass is about a third of a training step
+    affordable = int(remaining * 0.8 / max(2 * forward_guess, 1e-9))
+    eval_batches = max(1, min(eval_iters, affordable))
+    _, eval_measured = _timed(session, lambda: session.estimate_loss(eval_batches))
+    eval_s = eval_measured * eval_iters / eval_batches
+    report.emit("phase", name="eval", seconds=eval_measured)
+
+    result: dict[str, Any] = {
+        **times,
+        "first_steps_s": first_steps,
+        "step": {
+            "median_s": median,
+            "q1_s": q1,
+            "q3_s": q3,
+            "n_steps_measured": steps_per_block * len(block_times),
+            "steps_per_block": steps_per_block,
+            "warmup_steps": len(first_steps) + warmup,
+            "block_times_s": block_times,
+        },
+        "eval_s": eval_s,
+        "eval_batches_measured": eval_batches,
+        "eval_iters": eval_iters,
+    }
+    return {
+        "phases": result,
+        "throughput": throughput(job, session, median),
+        **describe_session(session),
+    }
+
+
+def throughput(job: dict[str, Any], session: Any, step_s: float) -> dict[str, Any]:
+    """Tokens/s, FLOP/s and MFU against a matmul peak measured on this device."""
+    from gpubench.bench import flops
+
+    tokens = session.batch_size * session.block_size
+    n_params = sum(p.numel() for p in session.model.parameters())
+    dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
+    per_step = flops.flops_per_step(job["config"], n_params)
+    achieved = per_step / step_s if step_s > 0 else None
+    peak = None
+    if job.get("measure_peak", True):
+        peak = flops.measure_peak_flops(job["device"], dtype, seconds=float(job.get("peak_s", 0.5)))
+    spec = None
+    if job["device"].startswith("cuda"):
+        import torch
+
+        spec = flops.spec_peak_flops(torch.cuda.get_device_name(session.device), dtype)
+    return {
+        "tokens_per_step": tokens,
+        "tokens_per_s": tokens / step_s if step_s > 0 else 0.0,
+        "flops_per_step": per_step,
+        "flops_per_s": achieved,
+        "dtype": dtype,
+        "peak_flops_measured": peak,
+        "mfu": flops.mfu(achieved, peak) if achieved and peak else None,
+        "peak_flops_spec": spec[0] if spec else None,
+        "peak_flops_spec_source": spec[1] if spec else None,
+    }
+
+
+def describe_session(session: Any) -> dict[str, Any]:
+    import torch
+
+    device = session.device
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        name = f"CPU ({torch.get_num_threads()} threads)"
+    else:
+        name = device.type
+    return {
+        "device_name": name,
+        "n_params": sum(p.numel() for p in session.model.parameters()),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run_full(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
+    """A real lecture-style training run of ``job['iters']`` steps, timed end to end."""
+    from gpubench.core.training import train
+
+    session, times = _setup(job, report)
+    iters = int(job["iters"])
+    protocol = job.get("protocol", "lecture")
+    interval = int(job["config"]["eval_interval"]) if protocol == "lecture" else iters + 1
+    stride = max(1, iters // 100)
+
+    def on_step(i: int) -> None:
+        if (i + 1) % stride == 0:
+            report.emit("progress", phase="train", done=i + 1, total=iters)
+
+    result = train(session, iters, eval_interval=interval, on_step=on_step)
+    final = result.final
+    return {
+        **times,
+        "loop_s": result.seconds,
+        "train_loss": final.train_loss if final else None,
+        "val_loss": final.val_loss if final else None,
+        **describe_session(session),
+    }
+
+
+def _error_kind(error: BaseException) -> str:
+    import torch
+
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if (oom is not None and isinstance(error, oom)) or "out of memory" in str(error).lower():
+        return "oom"
+    return "error"
+
+
+def main() -> int:
+    report = Reporter(sys.stdout)
+    sys.stdout = sys.stderr  # stray prints from model files must not corrupt the protocol
+    job = json.loads(sys.stdin.read())
+    import torch  # noqa: F401  (the import is part of startup, measured by the parent)
+
+    report.emit("ready")
+    try:
+        payload = measure_phases(job, report) if job["mode"] == "phases" else run_full(job, report)
+    except Exception as error:
+        report.emit(
+            "error",
+            kind=_error_kind(error),
+            message=f"{type(error).__name__}: {error}".strip(),
+            traceback=traceback.format_exc(limit=8),
+        )
+        return 1
+    report.emit("result", **payload)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

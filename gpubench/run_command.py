@@ -1,0 +1,203 @@
+"""``gpubench run``: the doctor's verdict, the plan, the sweep with progress, the reports."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from gpubench.bench.engine import Engine
+from gpubench.bench.metadata import collect_metadata
+from gpubench.bench.plan import SweepPlan, build_plan, new_run_dir
+from gpubench.bench.results import RunResults, load_results, save_results
+from gpubench.core.data import TextSource, read_text_file, resolve_source
+from gpubench.errors import UsageError
+
+
+@dataclass
+class TorchVerdict:
+    """The run's one-line verdict when the doctor is unavailable: torch's own facts."""
+
+    kind: str
+    line: str
+    cuda_devices: list[str]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+def fast_verdict() -> Any:
+    """The doctor's fast checks (no smoke test), or torch's own facts without it."""
+    try:
+        from gpubench.doctor import fast_verdict as doctor_verdict
+    except ImportError:
+        doctor_verdict = None
+    if doctor_verdict is not None:
+        return doctor_verdict()
+    import torch
+
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return TorchVerdict(
+            "cuda-ready", f"CUDA ready: {', '.join(names)}, torch {torch.__version__}",
+            [f"cuda:{i}" for i in range(len(names))],
+        )  # fmt: skip
+    why = "torch is a CPU build" if torch.version.cuda is None else "no CUDA device is usable"
+    return TorchVerdict("cpu-only", f"CPU only: {why} (torch {torch.__version__})", [])
+
+
+def available_from(verdict: Any) -> list[str]:
+    """Devices to sweep: the CPU plus the CUDA devices the doctor found usable (and MPS)."""
+    import torch
+
+    devices = ["cpu", *getattr(verdict, "cuda_devices", [])]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+class SweepProgress:
+    """Rich progress for the sweep: which cell, which phase, how far, elapsed time."""
+
+    def __init__(self, console: Console, total_jobs: int):
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(bar_width=24),
+            TextColumn("{task.completed}/{task.total} jobs"), TimeElapsedColumn(),
+            console=console, transient=True,
+        )  # fmt: skip
+        self.task: TaskID = self.progress.add_task("starting", total=total_jobs)
+        self.cell = ""
+
+    def __enter__(self) -> SweepProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "cell":
+            what = "phases" if event["mode"] == "phases" else f"{event['iters']:,} iterations"
+            self.cell = f"{event['cell']} · {what}"
+            if event["mode"] == "full":
+                total = self.progress.tasks[0].total or 0
+                done = self.progress.tasks[0].completed
+                self.progress.update(self.task, total=max(total, done + 1))
+            self.progress.update(self.task, description=f"{self.cell} · starting")
+        elif kind == "phase":
+            self.progress.update(self.task, description=f"{self.cell} · {event['name']} done")
+        elif kind == "progress":
+            self.progress.update(
+                self.task,
+                description=f"{self.cell} · {event['phase']} {event['done']}/{event['total']}",
+            )
+        elif kind in ("result", "error"):
+            self.progress.advance(self.task)
+            if kind == "error":
+                self.progress.console.print(f"[red]✗[/] {self.cell}: {event.get('message', '')}")
+
+
+def _source_from_settings(settings: dict[str, Any]) -> TextSource:
+    data = settings["data"]
+    if data["synthetic"]:
+        return TextSource(label=data["label"])
+    path = Path(data["path"])
+    return TextSource(label=data["label"], text=read_text_file(path), path=str(path))
+
+
+def _plan_from_settings(settings: dict[str, Any], available: list[str]) -> SweepPlan:
+    batch = settings["batch_sizes"]
+    return build_plan(
+        models=",".join(settings["models"]),
+        devices=",".join(settings["devices"]),
+        iters=",".join(map(str, settings["iters"])),
+        batch_sizes=",".join(map(str, batch)) if batch else None,
+        protocol=settings["protocol"],
+        variants=",".join(settings["variants"]),
+        budget_s=settings["budget_s"],
+        full=settings["full"],
+        threads=",".join(map(str, settings["threads"])),
+        overrides=[f"{k}={v}" for k, v in settings["overrides"].items()],
+        source=_source_from_settings(settings),
+        available_devices=available,
+    )
+
+
+def run_sweep_command(
+    *, options: dict[str, Any], data: str | None, out: str, name: str | None,
+    resume: str | None, json_output: bool, argv: list[str], console: Console | None = None,
+) -> int:  # fmt: skip
+    """Plan, measure, save and render a sweep; returns the exit code (1: failed cells)."""
+    from gpubench.report.render import render_terminal, write_report_files
+    from gpubench.report.summary import summary_sentences
+
+    console = console or Console(highlight=False)
+    err = Console(stderr=True, highlight=False)
+    verdict = fast_verdict()
+    err.print(f"[bold]{verdict.line}[/]")
+    available = available_from(verdict)
+
+    if resume:
+        run_dir = Path(resume)
+        try:
+            results = load_results(run_dir)
+        except ValueError as error:
+            raise UsageError(f"--resume {resume}: {error}") from None
+        plan = _plan_from_settings(results.settings, available)
+        err.print(f"Resuming {run_dir}")
+    else:
+        source, warning = resolve_source(data, allow_synthetic_fallback=True)
+        if warning:
+            err.print(f"[bold yellow]warning:[/] {warning}")
+        plan = build_plan(source=source, available_devices=available, **options)
+        run_dir = new_run_dir(Path(out), name)
+        results = RunResults(
+            run_id=run_dir.name,
+            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            command=["gpubench", *argv],
+            settings=plan.settings(),
+            metadata=collect_metadata(verdict, argv),
+        )
+        if warning:
+            results.warnings.append(warning)
+        elif source.synthetic:
+            results.warnings.append(
+                "synthetic tokens (--data synthetic): losses are not meaningful"
+            )
+        if results.metadata["cuda_launch_blocking"]:
+            results.warnings.append("CUDA_LAUNCH_BLOCKING=1: GPU timings are meaningless")
+        save_results(results, run_dir)
+    _describe_plan(err, plan, run_dir)
+
+    engine = Engine(plan, results, run_dir)
+    try:
+        with SweepProgress(err, total_jobs=len(plan.cells)) as progress:
+            engine.on_event = progress.handle
+            engine.run()
+    finally:  # also after Ctrl-C: render what was measured
+        results.summary = summary_sentences(results)
+        save_results(results, run_dir)
+        written = write_report_files(results, run_dir)
+    if json_output:
+        print(json.dumps({"results": str(run_dir / "results.json"), "summary": results.summary,
+                          "status": results.status}, indent=2))  # fmt: skip
+    else:
+        render_terminal(results, console)
+        console.print(f"\nWrote {', '.join(str(p) for p in written)}")
+    failed = [c for c in results.cells if c.status == "failed"]
+    return 1 if failed else 0
+
+
+def _describe_plan(err: Console, plan: SweepPlan, run_dir: Path) -> None:
+    models = ", ".join(spec.name for spec in plan.models)
+    iters = ", ".join(f"{n:,}" for n in plan.iters)
+    mode = "every count measured (--full)" if plan.full else f"budget {plan.budget_s:.0f} s"
+    err.print(
+        f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters} · "
+        f"{len(plan.cells)} cells · {mode} · data {plan.source.label} → {run_dir}"
+    )
