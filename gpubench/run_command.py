@@ -60,6 +60,9 @@ def available_from(verdict: Any) -> list[str]:
     return devices
 
 
+ANY_DEVICE = ["cpu", "mps", *(f"cuda:{i}" for i in range(64))]
+
+
 class SweepProgress:
     """Rich progress for the sweep: which cell, which phase, how far, elapsed time."""
 
@@ -138,39 +141,27 @@ def run_sweep_command(
 
     console = console or Console(highlight=False)
     err = Console(stderr=True, highlight=False)
-    verdict = fast_verdict()
-    err.print(f"[bold]{verdict.line}[/]")
-    available = available_from(verdict)
-
     if resume:
         run_dir = Path(resume)
         try:
             results = load_results(run_dir)
         except ValueError as error:
             raise UsageError(f"--resume {resume}: {error}") from None
-        plan = _plan_from_settings(results.settings, available)
+        verdict = fast_verdict()
+        err.print(f"[bold]{verdict.line}[/]")
+        plan = _plan_from_settings(results.settings, available_from(verdict))
         err.print(f"Resuming {run_dir}")
     else:
         source, warning = resolve_source(data, allow_synthetic_fallback=True)
+        # Every option but the device list is checked before the doctor's probe runs.
+        build_plan(source=source, available_devices=ANY_DEVICE, **options)
+        verdict = fast_verdict()
+        err.print(f"[bold]{verdict.line}[/]")
         if warning:
             err.print(f"[bold yellow]warning:[/] {warning}")
-        plan = build_plan(source=source, available_devices=available, **options)
+        plan = build_plan(source=source, available_devices=available_from(verdict), **options)
         run_dir = new_run_dir(Path(out), name)
-        results = RunResults(
-            run_id=run_dir.name,
-            created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            command=["gpubench", *argv],
-            settings=plan.settings(),
-            metadata=collect_metadata(verdict, argv),
-        )
-        if warning:
-            results.warnings.append(warning)
-        elif source.synthetic:
-            results.warnings.append(
-                "synthetic tokens (--data synthetic): losses are not meaningful"
-            )
-        if results.metadata["cuda_launch_blocking"]:
-            results.warnings.append("CUDA_LAUNCH_BLOCKING=1: GPU timings are meaningless")
+        results = new_results(run_dir, plan, verdict, argv, warning)
         save_results(results, run_dir)
     _describe_plan(err, plan, run_dir)
 
@@ -191,6 +182,26 @@ def run_sweep_command(
         console.print(f"\nWrote {', '.join(str(p) for p in written)}")
     failed = [c for c in results.cells if c.status == "failed"]
     return 1 if failed else 0
+
+
+def new_results(
+    run_dir: Path, plan: SweepPlan, verdict: Any, argv: list[str], warning: str | None
+) -> RunResults:
+    """An empty results record with the settings, metadata and warnings of this run."""
+    results = RunResults(
+        run_id=run_dir.name,
+        created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        command=["gpubench", *argv],
+        settings=plan.settings(),
+        metadata=collect_metadata(verdict, argv),
+    )
+    if warning:
+        results.warnings.append(warning)
+    elif plan.source.synthetic:
+        results.warnings.append("synthetic tokens (--data synthetic): losses are not meaningful")
+    if results.metadata["cuda_launch_blocking"]:
+        results.warnings.append("CUDA_LAUNCH_BLOCKING=1: GPU timings are meaningless")
+    return results
 
 
 def _describe_plan(err: Console, plan: SweepPlan, run_dir: Path) -> None:

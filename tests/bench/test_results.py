@@ -1,0 +1,80 @@
+"""results.json: schema round trip, derived values, atomic writes, refusal of non-runs."""
+
+import json
+
+import pytest
+
+from gpubench.bench.engine import fill_derived
+from gpubench.bench.results import (
+    SCHEMA,
+    CellKey,
+    CellResult,
+    Failure,
+    MeasuredRun,
+    Phases,
+    RunResults,
+    StepStats,
+    Throughput,
+    load_results,
+    save_results,
+)
+
+
+def sample_results() -> RunResults:
+    config = {"batch_size": 32, "block_size": 8, "eval_interval": 300, "eval_iters": 200}
+    step = StepStats(0.002, 0.0018, 0.0026, 500, 50, 5, [0.1, 0.1, 0.11])
+    phases = Phases(1.5, 0.01, 0.3, 0.02, [0.01, 0.003, 0.002], step, 0.6, 200, 200)
+    ok = CellResult(
+        key=CellKey("bigram", "cpu", 32, "reference", 2), config=config, status="ok",
+        device_name="CPU (2 threads)", n_params=4225, phases=phases,
+        throughput=Throughput(256, 128000.0, 1.6e6, 8e8, "float32", 5e10, 0.016),
+        runs=[MeasuredRun(500, "lecture", 4.3, 2.5, 2.6, 2.62, predicted_s=4.1)],
+    )  # fmt: skip
+    failed = CellResult(
+        key=CellKey("gpt", "cpu", 64, "reference", 2), config=config, status="failed",
+        failure=Failure("oom", "killed", "tail"),
+    )  # fmt: skip
+    results = RunResults("run-1", "2026-11-25T10:00:00+00:00", ["gpubench", "run"],
+                         {"protocol": "lecture", "iters": [500, 5000]}, {"torch": "2.13.0"},
+                         cells=[ok, failed])  # fmt: skip
+    fill_derived(results, [500, 5000])
+    return results
+
+
+def test_round_trip_preserves_everything(tmp_path):
+    results = sample_results()
+    save_results(results, tmp_path)
+    loaded = load_results(tmp_path)
+    assert loaded == results
+
+
+def test_stored_json_has_schema_and_derived_values(tmp_path):
+    save_results(sample_results(), tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["schema"] == SCHEMA
+    cell = data["cells"][0]
+    assert cell["id"] == "bigram/cpu/b32/reference/t2"
+    assert cell["phases"]["step"]["spread"] == pytest.approx(0.0008 / 0.002)
+    assert cell["phases"]["step"]["noisy"] is True
+    assert cell["runs"][0]["prediction_error"] == pytest.approx((4.1 - 4.3) / 4.3)
+    estimates = data["estimates"]["bigram/cpu/b32/reference/t2"]
+    measured = [e for e in estimates if e["measured"]]
+    assert [(e["iters"], e["protocol"]) for e in measured] == [(500, "lecture")]
+    assert "gpt/cpu/b64/reference/t2" not in data["estimates"]  # failed: nothing to estimate
+
+
+def test_no_temp_files_are_left_behind(tmp_path):
+    save_results(sample_results(), tmp_path)
+    save_results(sample_results(), tmp_path)
+    assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_a_folder_without_results_is_not_a_run(tmp_path):
+    with pytest.raises(ValueError, match="not a gpubench run"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text('{"schema": "other/1"}')
+    with pytest.raises(ValueError, match="not a gpubench.run/1"):
+        load_results(tmp_path)
+    (tmp_path / "results.json").write_text("{trunc")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_results(tmp_path)

@@ -1,0 +1,144 @@
+"""``gpubench run`` end to end on the CPU with tiny configs: files, flags, predictions,
+bad input, Ctrl-C and --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from gpubench.bench.results import load_results
+from gpubench.cli import app
+
+TINY_BIGRAM = ["--set", "eval_iters=20", "--set", "eval_interval=100"]
+
+
+def gpubench(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "gpubench", *args], capture_output=True, text=True, **kwargs
+    )
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    path = tmp_path / "text.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog.\n" * 400)
+    return path
+
+
+@pytest.mark.slow
+def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, text_file):
+    result = gpubench(
+        "run", "--models", "bigram", "--devices", "cpu", "--iters", "300,3000,1e6",
+        "--threads", "1", "--budget", "40", "--data", str(text_file), *TINY_BIGRAM,
+        "--out", str(tmp_path), "--name", "e2e",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "CPU only" in result.stderr  # the doctor's verdict comes first
+    run_dir = tmp_path / "e2e"
+    for name in ("results.json", "cells.csv", "report.md"):
+        assert (run_dir / name).is_file(), name
+
+    results = load_results(run_dir)
+    assert results.status == "complete"
+    (cell,) = results.cells
+    assert cell.status == "ok" and cell.n_params == 27 * 27  # vocabulary of the text
+    assert cell.phases.step.n_steps_measured >= 10
+    estimates = {(e.iters, e.protocol): e for e in results.estimates[cell.key.id]}
+    assert estimates[(300, "lecture")].measured  # cheap: run for real within the budget
+    assert not estimates[(1_000_000, "lecture")].measured  # far too long: extrapolated
+    far = estimates[(1_000_000, "lecture")]
+    assert far.low_s < far.seconds < far.high_s
+    # Every measured full run is shown beside its prediction; the cost model holds up.
+    for run in cell.runs:
+        assert run.predicted_s is not None
+        assert abs(run.prediction_error) < 0.25, (run.iters, run.seconds, run.predicted_s)
+    assert results.engine["measured_share"] > 0.5
+
+    frame = pd.read_csv(run_dir / "cells.csv")
+    assert len(frame) == 3 * 2  # iteration counts × protocols for the one cell
+    assert "~" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+
+def test_json_output_names_the_results_file(tmp_path, text_file):
+    result = gpubench(
+        "run", "--models", "bigram", "--devices", "cpu", "--iters", "50", "--threads", "1",
+        "--budget", "10", "--data", str(text_file), *TINY_BIGRAM, "--out", str(tmp_path),
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert Path(payload["results"]).is_file() and payload["status"] == "complete"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--iters", "0"], ["--iters", "-5"], ["--iters", "abc"], ["--iters", "1,,2"],
+        ["--iters", ""], ["--models", "nosuch"], ["--devices", "cuda"], ["--devices", "tpu"],
+        ["--variant", "turbo"], ["--protocol", "fastest"], ["--set", "colour=red"],
+        ["--set", "n_embd=abc"], ["--data", "/no/such/file.txt"], ["--resume", "/tmp"],
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, tmp_path):
+    result = CliRunner().invoke(app, ["run", "--out", str(tmp_path), *args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1
+
+
+def test_bad_data_files(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    binary = tmp_path / "blob.bin"
+    binary.write_bytes(b"\x00\x01\x02" * 100)
+    short = tmp_path / "short.txt"
+    short.write_text("abc")
+    for path, message in ((empty, "empty"), (binary, "binary"), (short, "too few")):
+        result = CliRunner().invoke(app, ["run", "--data", str(path), "--out", str(tmp_path)])
+        assert result.exit_code == 2 and message in result.output, result.output
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_what_was_measured_and_resume_finishes(tmp_path, text_file):
+    args = [
+        "run", "--models", "bigram", "--devices", "cpu", "--iters", "20,6000", "--full",
+        "--threads", "1", "--data", str(text_file), "--set", "eval_iters=5",
+        "--set", "eval_interval=1000", "--out", str(tmp_path), "--name", "cut",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gpubench", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    results_path = tmp_path / "cut" / "results.json"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # wait until the 20-step run is on disk
+        if results_path.is_file():
+            data = json.loads(results_path.read_text())
+            if any(run["iters"] == 20 for cell in data["cells"] for run in cell["runs"]):
+                break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("the first full run never reached results.json")
+    time.sleep(0.5)  # now inside the 6000-step run
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert str(tmp_path / "cut") in stderr
+    interrupted = load_results(tmp_path / "cut")
+    assert interrupted.status == "interrupted"
+    assert [run.iters for run in interrupted.cells[0].runs] == [20]
+
+    resumed = gpubench("run", "--resume", str(tmp_path / "cut"), env={**os.environ})
+    assert resumed.returncode == 0, resumed.stderr
+    finished = load_results(tmp_path / "cut")
+    assert finished.status == "complete"
+    assert sorted(run.iters for run in finished.cells[0].runs) == [20, 6000]

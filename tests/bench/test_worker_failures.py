@@ -1,0 +1,85 @@
+"""A worker that raises, dies, hangs or runs out of memory becomes a failed cell."""
+
+import textwrap
+
+import pytest
+
+from gpubench.bench.engine import run_worker
+
+TINY = {
+    "batch_size": 2, "block_size": 4, "learning_rate": 1e-2, "max_iters": 10,
+    "eval_interval": 5, "eval_iters": 2,
+}  # fmt: skip
+
+MODEL_TEMPLATE = """
+import os, signal, time
+import torch
+
+CONFIG = {config!r}
+
+class Broken(torch.nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.table = torch.nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, idx, targets=None):
+{body}
+
+def build(config, vocab_size):
+    return Broken(vocab_size)
+"""
+
+
+def model_file(tmp_path, body: str):
+    path = tmp_path / "broken.py"
+    path.write_text(MODEL_TEMPLATE.format(config=TINY, body=textwrap.indent(body, " " * 8)))
+    return path
+
+
+def job(path, mode="phases"):
+    return {
+        "mode": mode, "model": str(path), "config": TINY, "device": "cpu",
+        "variant": "reference", "threads": 1, "budget_s": 5, "iters": 10,
+        "data": {"label": "synthetic", "path": None, "synthetic": True},
+    }  # fmt: skip
+
+
+def test_a_raising_model_is_an_error_with_its_message(tmp_path):
+    path = model_file(tmp_path, 'raise RuntimeError("boom in forward")')
+    outcome = run_worker(job(path), timeout_s=60)
+    assert outcome.payload is None
+    assert outcome.failure.kind == "error"
+    assert "boom in forward" in outcome.failure.message
+    assert "forward" in outcome.failure.log_tail  # the traceback's last lines
+    assert outcome.startup_s > 0
+
+
+def test_out_of_memory_error_is_classified_as_oom(tmp_path):
+    path = model_file(
+        tmp_path, 'raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")'
+    )
+    outcome = run_worker(job(path), timeout_s=60)
+    assert outcome.failure.kind == "oom"
+    assert "Tried to allocate" in outcome.failure.message
+
+
+def test_a_worker_that_exits_abruptly_is_a_crash(tmp_path):
+    path = model_file(tmp_path, "os._exit(3)")
+    outcome = run_worker(job(path), timeout_s=60)
+    assert outcome.failure.kind == "crash"
+    assert "code 3" in outcome.failure.message
+
+
+def test_a_killed_worker_is_reported_as_probable_oom(tmp_path):
+    path = model_file(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
+    outcome = run_worker(job(path), timeout_s=60)
+    assert outcome.failure.kind == "oom"
+    assert "SIGKILL" in outcome.failure.message
+
+
+@pytest.mark.slow
+def test_a_hanging_worker_is_stopped_at_the_timeout(tmp_path):
+    path = model_file(tmp_path, "time.sleep(600)")
+    outcome = run_worker(job(path), timeout_s=8)
+    assert outcome.failure.kind == "timeout"
+    assert outcome.wall_s < 20
