@@ -1,0 +1,335 @@
+"""``gpubench compare``: line up runs from different machines cell by cell.
+
+Cells match on (model, batch size, variant, protocol). Times come from each run's cost model
+(measured where that run measured the count), so a CPU-only laptop run can see what another
+machine's GPU would do for it: the speedup per iteration count, and the crossover the pair
+implies (``find_crossover`` of the other machine's device against this machine's CPU).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from gpubench.bench.costmodel import CostModel, cell_cost_model, estimate_cell, find_crossover
+from gpubench.bench.results import CellResult, Estimate, RunResults
+from gpubench.errors import UsageError
+from gpubench.report.summary import (
+    NOT_MEASURED,
+    failure_text,
+    format_count,
+    format_duration,
+    format_estimate,
+    format_ratio,
+    format_timestamp,
+    group_title,
+    hardware_name,
+    headline_protocol,
+    is_cpu,
+    report_protocols,
+    requested_iters,
+    round_significant,
+    verdict_line,
+)
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+CompareKey = tuple[str, int, str, str]  # (model, batch size, variant, protocol)
+# Keys of a cell's config that do not change what one step costs: a different max_iters
+# in two runs does not make them incomparable (the sweep's own iteration counts are used).
+CONFIG_KEYS_IGNORED = frozenset({"max_iters", "batch_size"})
+
+
+@dataclass(frozen=True)
+class ComparedRun:
+    letter: str  # "A", "B", ...: short names for columns
+    results: RunResults
+
+    @property
+    def description(self) -> str:
+        devices = dict.fromkeys(hardware_name(cell, self.results) for cell in self.results.cells)
+        return (
+            f"{self.letter} = {self.results.run_id} ({format_timestamp(self.results.created_utc)})"
+            f": {', '.join(devices)}"
+        )
+
+
+@dataclass(frozen=True)
+class ComparedDevice:
+    """One device of one run, as a column of a compared group."""
+
+    run: ComparedRun
+    cell: CellResult
+
+    @property
+    def label(self) -> str:
+        """ "A cpu", "B cuda:0"; thread counts named when a run measured several."""
+        key = self.cell.key
+        same = [
+            c
+            for c in self.run.results.cells
+            if c.key.group == key.group and c.key.device == key.device
+        ]
+        threads = f" ({key.threads} threads)" if len(same) > 1 and key.threads else ""
+        return f"{self.run.letter} {key.device}{threads}"
+
+    @property
+    def cost_model(self) -> CostModel | None:
+        return cell_cost_model(self.cell)
+
+    @property
+    def is_cpu(self) -> bool:
+        return is_cpu(self.cell.key.device)
+
+
+@dataclass
+class ImpliedCrossover:
+    """Where ``device`` starts to beat ``baseline`` (a CPU), possibly across machines."""
+
+    baseline: ComparedDevice
+    device: ComparedDevice
+    kind: str  # from-first | at | never | unknown
+    iters: float | None
+    step_ratio: float | None  # baseline per-step cost / device per-step cost
+    fixed_gap_s: float | None
+
+    @property
+    def sentence(self) -> str:
+        who = f"{self.device.label} ({hardware_name(self.device.cell, self.device.run.results)})"
+        against = f"{self.baseline.label}"
+        if self.kind == "from-first":
+            return (
+                f"{who} beats {against} from the first iteration: "
+                f"{format_ratio(self.step_ratio)} faster per step"
+            )
+        if self.kind == "at" and self.iters is not None:
+            gain = (self.fixed_gap_s or 0.0) / self.iters if self.iters else 0.0
+            return (
+                f"{who} beats {against} from ~{format_count(round_significant(self.iters))} "
+                f"iterations: it starts {format_duration(self.fixed_gap_s)} behind and gains "
+                f"{format_duration(gain)} per step ({format_ratio(self.step_ratio)} per step)"
+            )
+        if self.kind == "never" and self.step_ratio:
+            return (
+                f"{who} never beats {against}: per step it is "
+                f"{format_ratio(1 / self.step_ratio)} slower"
+            )
+        return f"{who} vs {against}: no verdict, one of them was not measured"
+
+
+@dataclass
+class ComparedRow:
+    iters: int
+    estimates: list[Estimate | None]  # one per device column
+    speedups: list[float | None]  # first column's time / this column's time
+
+
+@dataclass
+class ComparedGroup:
+    model: str
+    batch_size: int
+    variant: str
+    protocol: str
+    devices: list[ComparedDevice]
+    rows: list[ComparedRow] = field(default_factory=list)
+    crossovers: list[ImpliedCrossover] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return group_title((self.model, self.batch_size, self.variant))
+
+
+@dataclass
+class Comparison:
+    runs: list[ComparedRun]
+    groups: list[ComparedGroup]
+    protocol: str  # the headline protocol (the first run's)
+
+    def group(self, model: str, batch_size: int, variant: str = "reference") -> ComparedGroup:
+        for group in self.groups:
+            if (group.model, group.batch_size, group.variant, group.protocol) == (
+                model, batch_size, variant, self.protocol,
+            ):  # fmt: skip
+                return group
+        raise KeyError((model, batch_size, variant))
+
+
+def compare_runs(runs: list[RunResults]) -> Comparison:
+    """Line up the cells that the runs share; UsageError when configs differ or none match."""
+    if len(runs) < 2:
+        raise UsageError("compare needs at least two run folders")
+    compared = [ComparedRun(chr(ord("A") + index), run) for index, run in enumerate(runs)]
+    _check_model_configs(compared)
+    keys = _common_keys(compared)
+    iters = sorted({n for run in runs for n in requested_iters(run)})
+    groups = [_build_group(compared, key, iters) for key in keys]
+    return Comparison(compared, groups, headline_protocol(runs[0]))
+
+
+def _keys_of(run: RunResults) -> list[CompareKey]:
+    return list(
+        dict.fromkeys(
+            (*cell.key.group, protocol) for cell in run.cells for protocol in report_protocols(run)
+        )
+    )
+
+
+def _common_keys(runs: list[ComparedRun]) -> list[CompareKey]:
+    first, *rest = (_keys_of(run.results) for run in runs)
+    common = [key for key in first if all(key in other for other in rest)]
+    if not common:
+        held = "; ".join(
+            f"{run.letter} has "
+            + ", ".join(
+                sorted({f"{m} b{b} {v}" for m, b, v, _ in _keys_of(run.results)}) or ["no cells"]
+            )
+            for run in runs
+        )
+        raise UsageError(
+            f"cannot compare: the runs share no cell (same model, batch size, variant and "
+            f"protocol); {held}"
+        )
+    return common
+
+
+def _model_config(cell: CellResult) -> dict[str, Any]:
+    return {k: v for k, v in cell.config.items() if k not in CONFIG_KEYS_IGNORED}
+
+
+def _check_model_configs(runs: list[ComparedRun]) -> None:
+    """Refuse to line up a model whose config (or parameter count) differs between runs."""
+    seen: dict[str, tuple[ComparedRun, CellResult]] = {}
+    for run in runs:
+        for cell in run.results.cells:
+            model = cell.key.model
+            if model not in seen:
+                seen[model] = (run, cell)
+                continue
+            first_run, first = seen[model]
+            differences = _differences(_model_config(first), _model_config(cell))
+            if first.n_params and cell.n_params and first.n_params != cell.n_params:
+                differences.append(f"parameters {first.n_params:,} vs {cell.n_params:,}")
+            if differences:
+                raise UsageError(
+                    f"cannot compare {model}: its config differs between {first_run.letter} "
+                    f"({first_run.results.run_id}) and {run.letter} ({run.results.run_id}): "
+                    f"{', '.join(differences)}; compare runs made with the same model settings"
+                )
+
+
+def _differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
+    return [
+        f"{key} {left.get(key)!r} vs {right.get(key)!r}"
+        for key in sorted(set(left) | set(right))
+        if left.get(key) != right.get(key)
+    ]
+
+
+def _build_group(runs: list[ComparedRun], key: CompareKey, iters: list[int]) -> ComparedGroup:
+    model, batch, variant, protocol = key
+    devices = [
+        ComparedDevice(run, cell)
+        for run in runs
+        for cell in sorted(
+            (c for c in run.results.cells if c.key.group == (model, batch, variant)),
+            key=lambda c: not is_cpu(c.key.device),
+        )
+    ]
+    group = ComparedGroup(model, batch, variant, protocol, devices)
+    for n in iters:
+        estimates = [estimate_cell(device.cell, n, protocol) for device in devices]
+        first = estimates[0]
+        speedups = [
+            first.seconds / e.seconds if first is not None and e is not None and e.seconds else None
+            for e in estimates
+        ]
+        group.rows.append(ComparedRow(n, estimates, speedups))
+    group.crossovers = _implied_crossovers(devices, protocol)
+    return group
+
+
+def _implied_crossovers(devices: list[ComparedDevice], protocol: str) -> list[ImpliedCrossover]:
+    """Each run's CPU against every device of the other runs and its own accelerators.
+
+    CPU-against-CPU pairs are listed once (the later run's CPU against the earlier one's).
+    """
+    found = []
+    for baseline in (d for d in devices if d.is_cpu):
+        for device in devices:
+            if device is baseline:
+                continue
+            same_run = device.run is baseline.run
+            if same_run and device.is_cpu:
+                continue
+            if device.is_cpu and device.run.letter < baseline.run.letter:
+                continue
+            found.append(_implied(baseline, device, protocol))
+    return found
+
+
+def _implied(baseline: ComparedDevice, device: ComparedDevice, protocol: str) -> ImpliedCrossover:
+    base_model, device_model = baseline.cost_model, device.cost_model
+    if base_model is None or device_model is None:
+        return ImpliedCrossover(baseline, device, "unknown", None, None, None)
+    kind, iters, ratio, gap = find_crossover(base_model, device_model, protocol)
+    return ImpliedCrossover(baseline, device, kind, iters, ratio, gap)
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def comparison_rows(group: ComparedGroup) -> tuple[list[str], list[list[str]]]:
+    """Headers and text rows of one group: times per column, then speedups vs the first."""
+    base = group.devices[0].label
+    headers = [
+        f"{group.title} ({group.protocol})",
+        *(device.label for device in group.devices),
+        *(f"{device.label} vs {base}" for device in group.devices[1:]),
+    ]
+    rows = []
+    for row in group.rows:
+        times = [
+            format_estimate(e) if e is not None else failure_text(device.cell)
+            for device, e in zip(group.devices, row.estimates, strict=True)
+        ]
+        speedups = [
+            _speedup_text(row.estimates[0], e, s)
+            for e, s in zip(row.estimates[1:], row.speedups[1:], strict=True)
+        ]
+        rows.append([format_count(row.iters), *times, *speedups])
+    return headers, rows
+
+
+def _speedup_text(base: Estimate | None, other: Estimate | None, speedup: float | None) -> str:
+    if speedup is None or base is None or other is None:
+        return NOT_MEASURED
+    return ("" if base.measured and other.measured else "~") + format_ratio(speedup)
+
+
+def render_comparison(comparison: Comparison, console: Console) -> None:
+    """Per group a table of times and speedups, then the crossover each pair implies."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    console.print(f"[bold]gpubench compare · {len(comparison.runs)} runs[/]")
+    for run in comparison.runs:
+        verdict = verdict_line(run.results)
+        console.print(escape(run.description) + (f" · {escape(verdict)}" if verdict else ""))
+    console.print(
+        "~ = extrapolated from that run's measured phases; speedups are against the first column.",
+        style="dim",
+    )
+    for group in comparison.groups:
+        if group.protocol != comparison.protocol:
+            continue
+        headers, rows = comparison_rows(group)
+        table = Table(title=group.title, title_justify="left")
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="left" if index == 0 else "right")
+        for row in rows:
+            table.add_row(*row)
+        console.print()
+        console.print(table)
+        for crossover in group.crossovers:
+            console.print(f"  • {escape(crossover.sentence)}")

@@ -1,0 +1,264 @@
+"""crossover.png: modelled time to train vs iterations per device, and a text chart fallback.
+
+matplotlib is optional (``gpubench[plot]``) and imported only here, lazily, with the Agg
+canvas: no display, no pyplot global state. Without it the terminal and report.md get
+``text_chart`` instead.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from gpubench.bench.costmodel import CostModel, cell_cost_model
+from gpubench.bench.results import CellResult, Crossover, RunResults
+from gpubench.report.summary import (
+    GroupKey,
+    crossovers_of,
+    device_label,
+    estimate_for,
+    failure_text,
+    format_count,
+    format_estimate,
+    format_ratio,
+    group_title,
+    groups_of,
+    hardware_name,
+    headline_protocol,
+    is_gpu,
+    requested_iters,
+    round_significant,
+)
+
+PANEL_WIDTH_PX = 600
+MIN_WIDTH_PX = 1200
+HEIGHT_PX = 500
+DPI = 100
+CURVE_POINTS = 300
+TEXT_BAR_WIDTH = 36
+# Axis ticks a person reads at a glance (seconds, label).
+DURATION_TICKS = [
+    (1e-3, "1 ms"), (1e-2, "10 ms"), (0.1, "100 ms"), (1, "1 s"), (3, "3 s"), (10, "10 s"),
+    (30, "30 s"), (60, "1 min"), (180, "3 min"), (600, "10 min"), (1800, "30 min"),
+    (3600, "1 h"), (3 * 3600, "3 h"), (10 * 3600, "10 h"), (86400, "1 day"),
+    (3 * 86400, "3 days"), (10 * 86400, "10 days"), (30 * 86400, "30 days"),
+    (100 * 86400, "100 days"),
+]  # fmt: skip
+
+
+def figure_size_px(panels: int) -> tuple[int, int]:
+    """Width × height of crossover.png: 1200×500 for one or two models, wider for more."""
+    return max(MIN_WIDTH_PX, PANEL_WIDTH_PX * max(1, panels)), HEIGHT_PX
+
+
+def plotted_groups(results: RunResults) -> list[GroupKey]:
+    """One panel per model: its first batch size and variant with the most measured devices
+    (a group whose GPU cell failed has no crossover to show)."""
+    chosen: dict[str, tuple[int, GroupKey]] = {}
+    for group, cells in groups_of(results).items():
+        measured = sum(cell.phases is not None for cell in cells)
+        if measured and measured > chosen.get(group[0], (0, group))[0]:
+            chosen[group[0]] = (measured, group)
+    return [group for _, group in chosen.values()]
+
+
+def write_crossover_png(results: RunResults, path: Path) -> bool:
+    """Draw crossover.png; False when matplotlib is not installed (nothing is written)."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return False
+    groups = plotted_groups(results)
+    width, height = figure_size_px(len(groups))
+    figure = Figure(figsize=(width / DPI, height / DPI), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(1, max(1, len(groups)), squeeze=False)[0]
+    protocol = headline_protocol(results)
+    colours = _device_colours(results)
+    for ax, group in zip(axes, groups, strict=False):
+        _draw_panel(ax, results, group, protocol, colours)
+    if not groups:
+        axes[0].text(0.5, 0.5, "nothing was measured", ha="center", va="center")
+        axes[0].set_axis_off()
+    figure.suptitle(
+        f"Time to train vs iterations (protocol {protocol}) — solid: measured range, "
+        "dashed: extrapolated, ● measured run, ○ extrapolated with its range",
+        fontsize=10,
+    )
+    figure.savefig(path, dpi=DPI, format="png")
+    return True
+
+
+def _device_colours(results: RunResults) -> dict[str, str]:
+    """The same colour for a device in every panel; the CPU grey-blue, GPUs in strong hues."""
+    palette = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2"]
+    colours: dict[str, str] = {}
+    for cell in results.cells:
+        label = device_label(cell, results)
+        if label not in colours:
+            cpu_like = label.startswith("cpu")
+            colours[label] = "#4c72b0" if cpu_like and not colours else palette[len(colours) % 6]
+    return colours
+
+
+def _draw_panel(
+    ax: Any, results: RunResults, group: GroupKey, protocol: str, colours: dict[str, str]
+) -> None:
+    from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
+
+    cells = [cell for cell in groups_of(results)[group] if cell.phases is not None]
+    crossovers = [c for c in crossovers_of(results, group, protocol) if c.kind == "at"]
+    tested = requested_iters(results) or [1000]
+    x_min = max(1.0, min(tested) / 50)  # the first few steps only show the first evaluation
+    x_max = max(tested) * 2.0
+    x_max = max([x_max] + [min(c.iters or 0, 100 * max(tested)) * 2 for c in crossovers])
+    for cell in cells:
+        model = cell_cost_model(cell)
+        assert model is not None  # cells without phases were filtered above
+        _draw_cell(ax, results, cell, model, protocol, colours, (x_min, x_max))
+    for crossover in crossovers:
+        _mark_crossover(ax, crossover, colours)
+    _note_other_crossovers(ax, results, group, protocol)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(x_min, x_max)
+    ax.set_xlabel("training iterations")
+    ax.set_ylabel("time to train")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_count(value)))
+    low, high = ax.get_ylim()
+    ticks = [(seconds, label) for seconds, label in DURATION_TICKS if low <= seconds <= high]
+    ax.yaxis.set_major_locator(FixedLocator([seconds for seconds, _ in ticks]))
+    ax.yaxis.set_major_formatter(FixedFormatter([label for _, label in ticks]))
+    ax.yaxis.set_minor_locator(NullLocator())
+    ax.grid(True, which="major", alpha=0.3)
+    ax.set_title(group_title(group))
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def _draw_cell(
+    ax: Any,
+    results: RunResults,
+    cell: CellResult,
+    model: CostModel,
+    protocol: str,
+    colours: dict[str, str],
+    x_range: tuple[float, float],
+) -> None:
+    """The modelled curve (solid up to the longest measured run, dashed beyond) and points."""
+    label = device_label(cell, results)
+    colour = colours[label]
+    x_min, x_max = x_range
+    ratio = (x_max / x_min) ** (1 / (CURVE_POINTS - 1))
+    iters = sorted({max(1, round(x_min * ratio**k)) for k in range(CURVE_POINTS)})
+    measured_up_to = max((run.iters for run in cell.runs if run.protocol == protocol), default=0)
+    solid = [n for n in iters if n <= measured_up_to]
+    dashed = [n for n in iters if n >= (solid[-1] if solid else 1)]
+    name = f"{label} — {hardware_name(cell, results)}"
+    if solid:
+        ax.plot(solid, [model.predict(n, protocol) for n in solid], color=colour, label=name)
+    ax.plot(
+        dashed,
+        [model.predict(n, protocol) for n in dashed],
+        color=colour,
+        linestyle="--",
+        label=None if solid else name,
+    )
+    for n in requested_iters(results):
+        estimate = estimate_for(results, cell, n, protocol)
+        if estimate is None:
+            continue
+        if estimate.measured:
+            ax.plot([n], [estimate.seconds], "o", color=colour, markersize=6)
+        else:
+            low, high = estimate.seconds - estimate.low_s, estimate.high_s - estimate.seconds
+            ax.errorbar(
+                [n], [estimate.seconds], yerr=[[low], [high]], fmt="o", color=colour,
+                markerfacecolor="white", markersize=6, capsize=3,
+            )  # fmt: skip
+
+
+def _mark_crossover(ax: Any, crossover: Crossover, colours: dict[str, str]) -> None:
+    assert crossover.iters is not None
+    colour = colours.get(crossover.device, "black")
+    ax.axvline(crossover.iters, color=colour, linestyle=":", linewidth=1.5)
+    ax.annotate(
+        f"{crossover.device} faster\nfrom ~{format_count(round_significant(crossover.iters))}",
+        xy=(crossover.iters, 0.97),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, 0),
+        textcoords="offset points",
+        va="top",
+        fontsize=9,
+        color=colour,
+        fontweight="bold",
+    )
+
+
+def _note_other_crossovers(ax: Any, results: RunResults, group: GroupKey, protocol: str) -> None:
+    """Crossovers without a point on the axis ("from the first iteration", "never")."""
+    lines = []
+    for crossover in crossovers_of(results, group, protocol):
+        if crossover.kind == "from-first":
+            lines.append(
+                f"{crossover.device} faster from the first iteration "
+                f"({format_ratio(crossover.step_ratio)} per step)"
+            )
+        elif crossover.kind == "never" and crossover.step_ratio:
+            lines.append(
+                f"{crossover.device} never faster "
+                f"({format_ratio(1 / crossover.step_ratio)} slower per step)"
+            )
+        elif crossover.kind == "unknown":
+            unmeasured = [c for c in groups_of(results)[group] if c.phases is None]
+            why = ", ".join(f"{c.key.device} {failure_text(c)}" for c in unmeasured)
+            lines.append(f"{crossover.device}: no verdict ({why or crossover.reason})")
+    if not any(is_gpu(cell.key.device) for cell in groups_of(results)[group]):
+        lines.append("no GPU measured: `gpubench compare` this run with a GPU run")
+    if lines:
+        ax.text(
+            0.02, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=9,
+            fontweight="bold", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none"},
+        )  # fmt: skip
+
+
+def text_chart(results: RunResults) -> str:
+    """Bars on a log scale per model and iteration count, for terminals without matplotlib."""
+    protocol = headline_protocol(results)
+    blocks = []
+    for group, cells in groups_of(results).items():
+        rows = [
+            (n, device_label(cell, results), estimate)
+            for n in requested_iters(results)
+            for cell in cells
+            if (estimate := estimate_for(results, cell, n, protocol)) is not None
+        ]
+        if not rows:
+            continue
+        times = [estimate.seconds for _, _, estimate in rows if estimate.seconds > 0]
+        low, high = math.log10(min(times)), math.log10(max(times))
+        width = max(len(label) for _, label, _ in rows)
+        lines = [f"{group_title(group)}: time to train (log scale)"]
+        previous = None
+        for n, label, estimate in rows:
+            count = format_count(n) if n != previous else ""
+            previous = n
+            share = (math.log10(estimate.seconds) - low) / (high - low) if high > low else 1.0
+            bar = "█" * max(1, round(1 + share * (TEXT_BAR_WIDTH - 1)))
+            lines.append(f"{count:>8}  {label:<{width}}  {bar} {format_estimate(estimate)}")
+        lines += [
+            f"  {c.device}: {_crossover_words(c)}" for c in crossovers_of(results, group, protocol)
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "(nothing measured to chart)"
+
+
+def _crossover_words(crossover: Crossover) -> str:
+    if crossover.kind == "at" and crossover.iters is not None:
+        return f"faster from ~{format_count(round_significant(crossover.iters))} iterations"
+    if crossover.kind == "from-first":
+        return "faster from the first iteration"
+    if crossover.kind == "never":
+        return f"never faster ({crossover.reason})"
+    return f"no verdict ({crossover.reason})"
