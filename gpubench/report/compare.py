@@ -15,7 +15,6 @@ from gpubench.bench.costmodel import CostModel, cell_cost_model, estimate_cell, 
 from gpubench.bench.results import CellResult, Estimate, RunResults
 from gpubench.errors import UsageError
 from gpubench.report.summary import (
-    NOT_MEASURED,
     failure_text,
     format_count,
     format_duration,
@@ -145,6 +144,7 @@ class Comparison:
     runs: list[ComparedRun]
     groups: list[ComparedGroup]
     protocol: str  # the headline protocol (the first run's)
+    unmatched: list[str] = field(default_factory=list)  # "gpt b64 (A only)"
 
     def group(self, model: str, batch_size: int, variant: str = "reference") -> ComparedGroup:
         for group in self.groups:
@@ -164,7 +164,20 @@ def compare_runs(runs: list[RunResults]) -> Comparison:
     keys = _common_keys(compared)
     iters = sorted({n for run in runs for n in requested_iters(run)})
     groups = [_build_group(compared, key, iters) for key in keys]
-    return Comparison(compared, groups, headline_protocol(runs[0]))
+    return Comparison(compared, groups, headline_protocol(runs[0]), _unmatched(compared, keys))
+
+
+def _unmatched(runs: list[ComparedRun], common: list[CompareKey]) -> list[str]:
+    """Cells only some runs have, named with the runs that have them."""
+    held: dict[tuple[str, int, str], list[str]] = {}
+    shared = {key[:3] for key in common}
+    for run in runs:
+        for model, batch, variant, _ in _keys_of(run.results):
+            if (model, batch, variant) not in shared:
+                letters = held.setdefault((model, batch, variant), [])
+                if run.letter not in letters:
+                    letters.append(run.letter)
+    return [f"{group_title(group)} ({', '.join(letters)} only)" for group, letters in held.items()]
 
 
 def _keys_of(run: RunResults) -> list[CompareKey]:
@@ -280,31 +293,30 @@ def _implied(baseline: ComparedDevice, device: ComparedDevice, protocol: str) ->
 
 
 def comparison_rows(group: ComparedGroup) -> tuple[list[str], list[list[str]]]:
-    """Headers and text rows of one group: times per column, then speedups vs the first."""
-    base = group.devices[0].label
-    headers = [
-        f"{group.title} ({group.protocol})",
-        *(device.label for device in group.devices),
-        *(f"{device.label} vs {base}" for device in group.devices[1:]),
-    ]
+    """Headers and text rows of one group: each column's time and its speedup over the first
+    column, "~52.1 s (0.94×)", kept narrow enough for an 80-column terminal."""
+    headers = ["iters", *(device.label for device in group.devices)]
     rows = []
     for row in group.rows:
-        times = [
-            format_estimate(e) if e is not None else failure_text(device.cell)
-            for device, e in zip(group.devices, row.estimates, strict=True)
+        cells = [
+            _time_text(device, estimate, speedup if index else None, row.estimates[0])
+            for index, (device, estimate, speedup) in enumerate(
+                zip(group.devices, row.estimates, row.speedups, strict=True)
+            )
         ]
-        speedups = [
-            _speedup_text(row.estimates[0], e, s)
-            for e, s in zip(row.estimates[1:], row.speedups[1:], strict=True)
-        ]
-        rows.append([format_count(row.iters), *times, *speedups])
+        rows.append([format_count(row.iters), *cells])
     return headers, rows
 
 
-def _speedup_text(base: Estimate | None, other: Estimate | None, speedup: float | None) -> str:
-    if speedup is None or base is None or other is None:
-        return NOT_MEASURED
-    return ("" if base.measured and other.measured else "~") + format_ratio(speedup)
+def _time_text(
+    device: ComparedDevice, estimate: Estimate | None, speedup: float | None, base: Estimate | None
+) -> str:
+    if estimate is None:
+        return failure_text(device.cell)
+    text = format_estimate(estimate, with_range=False)
+    if speedup is None or base is None:
+        return text
+    return f"{text} ({format_ratio(speedup)})"  # the time's own ~ marks an extrapolation
 
 
 def render_comparison(comparison: Comparison, console: Console) -> None:
@@ -317,19 +329,22 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
         verdict = verdict_line(run.results)
         console.print(escape(run.description) + (f" · {escape(verdict)}" if verdict else ""))
     console.print(
-        "~ = extrapolated from that run's measured phases; speedups are against the first column.",
+        "~ = extrapolated from that run's measured phases; (×) = speedup over the first column; "
+        f"protocol {comparison.protocol}.",
         style="dim",
     )
     for group in comparison.groups:
         if group.protocol != comparison.protocol:
             continue
         headers, rows = comparison_rows(group)
-        table = Table(title=group.title, title_justify="left")
+        table = Table(title=group.title, title_justify="left", title_style="bold")
         for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == 0 else "right")
+            table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
         for row in rows:
             table.add_row(*row)
         console.print()
         console.print(table)
         for crossover in group.crossovers:
             console.print(f"  • {escape(crossover.sentence)}")
+    if comparison.unmatched:
+        console.print(f"\nNot in every run: {escape('; '.join(comparison.unmatched))}", style="dim")

@@ -47,6 +47,15 @@ DURATION_TICKS = [
 ]  # fmt: skip
 
 
+def matplotlib_available() -> bool:
+    """Whether crossover.png can be drawn (matplotlib is an optional extra)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def figure_size_px(panels: int) -> tuple[int, int]:
     """Width × height of crossover.png: 1200×500 for one or two models, wider for more."""
     return max(MIN_WIDTH_PX, PANEL_WIDTH_PX * max(1, panels)), HEIGHT_PX

@@ -7,7 +7,6 @@ never imports torch: a ``results.json`` copied from another machine renders the 
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import shlex
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpubench.bench.costmodel import CostModel, cell_cost_model
 from gpubench.bench.results import CellResult, Estimate, RunResults
-from gpubench.report.plot import text_chart, write_crossover_png
+from gpubench.report.plot import matplotlib_available, text_chart, write_crossover_png
 from gpubench.report.summary import (
     NOT_MEASURED,
     GroupKey,
@@ -634,7 +633,7 @@ def render_terminal(results: RunResults, console: Console) -> None:
     for group in groups:
         console.print()
         console.print(rich_table(iteration_table(results, group, protocol)))
-    if importlib.util.find_spec("matplotlib") is None:
+    if not matplotlib_available():
         console.print()
         console.print(escape(text_chart(results)), highlight=False)
     for group in groups:

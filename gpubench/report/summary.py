@@ -63,8 +63,10 @@ def format_ratio(ratio: float | None) -> str:
         return f"{ratio:,.0f}×"
     if ratio >= 9.95:
         return f"{ratio:.0f}×"
-    if ratio >= 0.995:
+    if ratio >= 1.095:
         return f"{ratio:.1f}×"
+    if ratio >= 0.995:
+        return f"{ratio:.2f}×"  # near 1, one decimal would read "1.0× slower"
     return f"{ratio:.2f}×"
 
 

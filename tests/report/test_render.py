@@ -1,0 +1,186 @@
+"""report.md and the terminal tables: the answer first, numbers that parse back, honesty."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from gpubench.bench.results import RunResults
+from gpubench.report.render import (
+    PLOT_SKIPPED,
+    render_json,
+    render_markdown,
+    render_terminal,
+    write_report_files,
+)
+from gpubench.report.summary import (
+    device_label,
+    estimate_for,
+    groups_of,
+    relative_range,
+    summary_sentences,
+)
+from tests.report.conftest import load_fixture, parse_duration, parse_markdown_tables
+
+
+def iteration_tables(run: RunResults, markdown: str) -> dict[str, tuple[list[str], list]]:
+    """The headline protocol's tables: the first table under each group's title."""
+    found: dict[str, tuple[list[str], list]] = {}
+    for headers, rows in parse_markdown_tables(markdown):
+        if headers[0] not in found and headers[-1] in ("winner", "cpu"):
+            found[headers[0]] = (headers, rows)
+    return found
+
+
+def test_the_answer_is_in_the_first_three_lines() -> None:
+    run = load_fixture("one_gpu")
+    lines = render_markdown(run).splitlines()
+    assert lines[0] == (
+        "# gpubench run 2026-03-02T08:12Z · NVIDIA A800 80GB PCIe vs AMD EPYC 7763 64-Core "
+        "Processor (16 threads)"
+    )
+    assert lines[2] == f"- {summary_sentences(run)[0]}"
+    assert "wins only from ~35,000 iterations" in lines[2]
+
+
+@pytest.mark.parametrize("name", ["one_gpu", "two_gpus", "cpu_only", "failed_cells"])
+def test_time_tables_parse_back_to_the_estimates(name: str) -> None:
+    run = load_fixture(name)
+    tables = iteration_tables(run, render_markdown(run))
+    for group, cells in groups_of(run).items():
+        headers, rows = tables[(f"{group[0]}, batch {group[1]}")]
+        assert [int(row[0].replace(",", "")) for row in rows] == run.settings["iters"]
+        for cell in cells:
+            column = headers.index(device_label(cell, run))
+            for row in rows:
+                estimate = estimate_for(run, cell, int(row[0].replace(",", "")), "lecture")
+                text = row[column]
+                if estimate is None:
+                    assert text.startswith(("failed", "interrupted", "not measured"))
+                    continue
+                value, tolerance = parse_duration(text)
+                assert value == pytest.approx(estimate.seconds, abs=tolerance * 1.001)
+                assert text.startswith("~") is not estimate.measured
+                if not estimate.measured:
+                    assert f"(±{max(1, round(relative_range(estimate) * 100))} %)" in text
+
+
+def test_speedup_and_winner_columns() -> None:
+    run = load_fixture("one_gpu")
+    tables = iteration_tables(run, render_markdown(run))
+    headers, rows = tables["bigram, batch 32"]
+    assert headers == ["bigram, batch 32", "cpu", "cuda:0", "speedup", "winner"]
+    assert rows[1] == ["3,000", "14.6 s", "18.1 s", "0.81×", "cpu"]
+    headers, rows = tables["gpt, batch 64"]
+    assert rows[0][3:] == ["~9.1×", "cuda:0"]
+
+
+def test_phase_breakdown_shows_fixed_step_eval_and_shares() -> None:
+    run = load_fixture("cpu_only")
+    markdown = render_markdown(run)
+    table = next(
+        rows for headers, rows in parse_markdown_tables(markdown)
+        if headers[0] == "gpt, batch 64" and rows[0][0].startswith("startup")
+    )  # fmt: skip
+    values = {row[0]: row[1] for row in table}
+    assert values["**fixed costs F**"] == "3.9 s"
+    assert values["steady step s (median ± IQR)"] == "10.2 s ± 306 ms"
+    assert values["steps timed (warm-up discarded)"] == "6 (1 warm-up)"
+    assert values["one evaluation e"] == ("22.7 min (timed on 2 of 200 batches per split, scaled)")
+    assert values["time at 500 iterations: fixed · steps · evals"] == "0 % · 65 % · 35 %"
+
+
+def test_measured_runs_sit_beside_their_predictions() -> None:
+    markdown = render_markdown(load_fixture("one_gpu"))
+    runs = next(rows for headers, rows in parse_markdown_tables(markdown) if headers[0] == "cell")
+    assert ["bigram, batch 32 · cpu", "3,000", "lecture", "14.6 s", "14.6 s", "-0.1 %",
+            "2.4600", "2.4900"] in runs  # fmt: skip
+    assert any(row[0] == "gpt, batch 64 · cuda:0" and row[5] == "-2.5 %" for row in runs)
+
+
+def test_throughput_has_tokens_flops_and_mfu_against_both_peaks() -> None:
+    markdown = render_markdown(load_fixture("one_gpu"))
+    table = next(rows for headers, rows in parse_markdown_tables(markdown) if "MFU" in headers)
+    gpt_gpu = next(row for row in table if row[0] == "gpt, batch 64 · cuda:0")
+    assert gpt_gpu[1:] == [
+        "16,384", "102,400", "1.18 TFLOP", "7.35 TFLOP/s", "40.2 %",
+        "18.3 TFLOP/s (float32)", "19.5 TFLOP/s (NVIDIA A800 PCIe datasheet, FP32)",
+    ]  # fmt: skip
+
+
+def test_failed_cells_warnings_and_environment() -> None:
+    markdown = render_markdown(load_fixture("failed_cells"))
+    assert "- gpt/cuda:0/b512/reference: oom: CUDA out of memory. Tried to allocate 3.00 GiB." in (
+        markdown
+    )
+    assert "- gpt/cpu/b512/reference/t2: timeout: no result within 1320 s" in markdown
+    assert "gpt/cpu/b64/reference/t2: noisy — the step time's IQR is 16% of its median" in markdown
+    assert "- Verdict: CUDA ready: Tesla T4, driver 550.54.15, torch 2.13.0+cu126" in markdown
+    assert "- GPU: Tesla T4, driver 550.54.15, 15.0 GiB, 0 % busy at start" in markdown
+    assert markdown.rstrip().endswith("```\ngpubench run --batch-sizes 64,512\n```")
+
+
+def test_synthetic_data_and_launch_blocking_are_warned_about() -> None:
+    run = load_fixture("cpu_only")
+    run.settings["data"] = {"label": "synthetic", "path": None, "synthetic": True}
+    run.metadata["cuda_launch_blocking"] = True
+    markdown = render_markdown(run)
+    assert markdown.splitlines()[0].endswith("· synthetic data")
+    assert "- synthetic tokens (synthetic): timings are valid, losses are not meaningful" in (
+        markdown
+    )
+    assert "- CUDA_LAUNCH_BLOCKING=1 was set: GPU timings are meaningless" in markdown
+
+
+def test_interrupted_run_says_what_is_missing_and_how_to_resume() -> None:
+    markdown = render_markdown(load_fixture("interrupted"))
+    assert markdown.splitlines()[0].endswith("· interrupted")
+    assert "not reached: gpt, batch 64 on cuda:0" in markdown
+    assert "`gpubench run --resume reports/20260305T1400Z-h100ic`" in markdown
+
+
+def test_terminal_shows_the_same_numbers(any_run: RunResults) -> None:
+    console = Console(record=True, width=200, color_system=None)
+    render_terminal(any_run, console)
+    text = console.export_text()
+    for sentence in summary_sentences(any_run):
+        assert sentence[:60] in text
+    assert any_run.command[0] in text
+
+
+def test_terminal_one_gpu_table_row() -> None:
+    console = Console(record=True, width=200, color_system=None)
+    render_terminal(load_fixture("one_gpu"), console)
+    row = next(line for line in console.export_text().splitlines() if line.startswith("│ 3,000"))
+    assert [cell.strip() for cell in row.split("│")[1:-1]] == [
+        "3,000", "14.6 s", "18.1 s", "0.81×", "cpu",
+    ]  # fmt: skip
+
+
+def test_json_is_results_json_with_the_summary() -> None:
+    run = load_fixture("two_gpus")
+    data = json.loads(render_json(run))
+    assert data["schema"] == "gpubench.run/1"
+    assert data["summary"] == summary_sentences(run)
+    assert RunResults.from_dict(data).estimates == run.estimates
+
+
+def test_report_files_are_written(tmp_path: Path) -> None:
+    written = write_report_files(load_fixture("one_gpu"), tmp_path)
+    assert [path.name for path in written] == ["report.md", "cells.csv", "crossover.png"]
+    assert "![Time to train vs iterations, per device](crossover.png)" in (
+        (tmp_path / "report.md").read_text(encoding="utf-8")
+    )
+
+
+@pytest.mark.usefixtures("no_matplotlib")
+def test_without_matplotlib_the_report_has_a_note_and_a_text_chart(tmp_path: Path) -> None:
+    written = write_report_files(load_fixture("one_gpu"), tmp_path)
+    assert [path.name for path in written] == ["report.md", "cells.csv"]
+    markdown = (tmp_path / "report.md").read_text(encoding="utf-8")
+    assert PLOT_SKIPPED in markdown
+    assert "bigram, batch 32: time to train (log scale)" in markdown
+    assert "cuda:0: faster from ~35,000 iterations" in markdown
