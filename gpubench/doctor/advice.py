@@ -1,0 +1,216 @@
+"""Which torch wheel to install: the newest CUDA build the driver (and the GPU) can run.
+
+Pure functions over the rules tables; every fix command that installs torch comes from here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gpubench.doctor import rules
+from gpubench.doctor.facts import Facts
+
+
+@dataclass(frozen=True)
+class InstallPlan:
+    """One torch wheel variant to install, and why it was chosen."""
+
+    release: str  # "2.13"
+    pin: str | None  # "2.13.0", "2.7.*" or None for "the newest"
+    variant: str  # "cu126", "cpu"
+    cuda: str | None  # "12.6"; None for the CPU wheel
+    support: str  # rules.NATIVE / MINOR_COMPAT / UNKNOWN for the driver in hand
+    minimum_driver: str | None  # the GA driver of that CUDA release
+    compat_driver: str | None  # the driver from which minor-version compatibility applies
+
+    @property
+    def index_url(self) -> str:
+        return rules.wheel_index_url(self.variant)
+
+    def pip_install(self, companions: tuple[str, ...] = ()) -> str:
+        """The exact pip command; companions (torchvision, ...) are left unpinned for pip."""
+        spec = f"torch=={self.pin}" if self.pin else "torch"
+        packages = " ".join((spec, *companions))
+        return f"python -m pip install {packages} --index-url {self.index_url}"
+
+    def driver_note(self) -> str:
+        """A short note on the driver this wheel needs."""
+        if self.cuda is None:
+            return "CPU-only wheel"
+        parts = []
+        if self.minimum_driver:
+            parts.append(f"driver >= {self.minimum_driver}")
+        if self.compat_driver:
+            parts.append(f">= {self.compat_driver} through CUDA minor-version compatibility")
+        return f"CUDA {self.cuda} build, needs " + ", or ".join(parts) if parts else ""
+
+
+def _plan(
+    release: rules.TorchRelease, pin: str | None, cuda: str, support: str, windows: bool
+) -> InstallPlan:
+    return InstallPlan(
+        release=release.release,
+        pin=pin,
+        variant=rules.cuda_variant(cuda),
+        cuda=cuda,
+        support=support,
+        minimum_driver=rules.minimum_driver(cuda, windows=windows),
+        compat_driver=rules.minor_compat_driver(cuda, windows=windows),
+    )
+
+
+def _arch_ok(release: str, cuda: str, capabilities: tuple[str, ...]) -> bool:
+    if not capabilities:
+        return True
+    arch = rules.official_arch_list(release, cuda)
+    if arch is None:  # no checked arch list for this build: do not rule it out
+        return True
+    return all(rules.capability_supported(cap, arch.arches) for cap in capabilities)
+
+
+def choose_cuda_build(
+    release: rules.TorchRelease,
+    *,
+    driver_version: str | None,
+    capabilities: tuple[str, ...] = (),
+    windows: bool = False,
+    pin: str | None = None,
+) -> InstallPlan | None:
+    """The best CUDA build of one release: natively supported first, stable before experimental,
+    newest first; None when the driver (or the GPU's capability) rules out every build."""
+    candidates = [(cuda, True) for cuda in release.stable_cuda] + [
+        (cuda, False) for cuda in release.experimental_cuda
+    ]
+    ranked: list[tuple[int, int, tuple[int, ...], str, str]] = []
+    for cuda, stable in candidates:
+        if not _arch_ok(release.release, cuda, capabilities):
+            continue
+        support = (
+            rules.driver_support(driver_version, cuda, windows=windows)
+            if driver_version
+            else rules.UNKNOWN
+        )
+        if support == rules.UNSUPPORTED:
+            continue
+        support_rank = {rules.NATIVE: 2, rules.UNKNOWN: 1, rules.MINOR_COMPAT: 0}[support]
+        ranked.append((support_rank, int(stable), rules.parse_version(cuda), cuda, support))
+    if not ranked:
+        return None
+    _, _, _, cuda, support = max(ranked)
+    return _plan(release, pin, cuda, support, windows)
+
+
+def plan_cuda_install(
+    *,
+    torch_version: str | None,
+    driver_version: str | None,
+    python_version: str,
+    capabilities: tuple[str, ...] = (),
+    windows: bool = False,
+) -> InstallPlan | None:
+    """The CUDA wheel to install: the same torch release if any of its builds fits this driver
+    and GPU, else the newest release (for this Python) that has one."""
+    wanted = rules.find_release(rules.release_of(torch_version)) if torch_version else None
+    if wanted is not None and torch_version:
+        pin = rules.public_version(torch_version)
+        plan = choose_cuda_build(
+            wanted,
+            driver_version=driver_version,
+            capabilities=capabilities,
+            windows=windows,
+            pin=pin,
+        )
+        if plan is not None:
+            return plan
+    for row in rules.TORCH_RELEASES:
+        if not rules.supports_python(row, python_version):
+            continue
+        newest = row is rules.TORCH_RELEASES[0] and wanted is None
+        plan = choose_cuda_build(
+            row,
+            driver_version=driver_version,
+            capabilities=capabilities,
+            windows=windows,
+            pin=None if newest else f"{row.release}.*",
+        )
+        if plan is not None:
+            return plan
+    return None
+
+
+def cpu_plan(torch_version: str | None) -> InstallPlan:
+    release = rules.release_of(torch_version) if torch_version else ""
+    pin = rules.public_version(torch_version) if torch_version else None
+    return InstallPlan(release, pin, "cpu", None, rules.UNKNOWN, None, None)
+
+
+def uses_windows_driver(facts: Facts) -> bool:
+    """WSL runs on the Windows driver, so its version follows the Windows column."""
+    return facts.platform.system == "Windows" or facts.platform.wsl is not None
+
+
+def gpu_capabilities(facts: Facts) -> tuple[str, ...]:
+    caps = [gpu.capability for gpu in facts.nvml.gpus if gpu.capability]
+    if not caps:
+        caps = [device.capability for device in facts.torch.devices if device.capability]
+    return tuple(dict.fromkeys(caps))
+
+
+def plan_for_machine(facts: Facts, *, torch_version: str | None = None) -> InstallPlan | None:
+    """The CUDA wheel that fits this machine's driver and GPUs (None if no build fits)."""
+    version = torch_version if torch_version is not None else facts.torch.version
+    return plan_cuda_install(
+        torch_version=version,
+        driver_version=facts.nvml.driver_version,
+        python_version=facts.platform.python_version,
+        capabilities=gpu_capabilities(facts),
+        windows=uses_windows_driver(facts),
+    )
+
+
+def companions_of(facts: Facts) -> tuple[str, ...]:
+    """Installed torch companions that must be reinstalled from the same index."""
+    return tuple(name for name in ("torchvision", "torchaudio") if name in facts.torch_companions)
+
+
+def describe_choice(plan: InstallPlan, *, driver_version: str | None, windows: bool) -> str:
+    """Why this build: e.g. 'cu126 is the newest CUDA build of torch 2.13 that driver 570.133.07
+    runs natively (cu130 needs >= 580.65.06)'."""
+    row = rules.find_release(plan.release)
+    subject = f"torch {plan.release}" if plan.release else "torch"
+    if driver_version is None:
+        return f"{plan.variant} is the newest stable CUDA build of {subject}"
+    how = {rules.NATIVE: "natively", rules.MINOR_COMPAT: "through minor-version compatibility"}
+    text = (
+        f"{plan.variant} is the newest CUDA build of {subject} that driver {driver_version} "
+        f"runs {how.get(plan.support, '')}".rstrip()
+    )
+    newer = []
+    if row is not None:
+        for cuda in row.published_cuda:
+            if rules.parse_version(cuda) <= rules.parse_version(plan.cuda or "0"):
+                continue
+            needed = rules.minimum_driver(cuda, windows=windows)
+            if needed:
+                newer.append(f"{rules.cuda_variant(cuda)} needs >= {needed}")
+    return text + (f" ({'; '.join(newer)})" if newer else "")
+
+
+def release_variants(release: str, *, windows: bool = False) -> list[tuple[str, str]]:
+    """(variant, driver note) for each stable CUDA build of a release, newest first."""
+    row = rules.find_release(release)
+    if row is None:
+        return []
+    variants = []
+    for cuda in sorted(row.stable_cuda, key=rules.parse_version, reverse=True):
+        plan = InstallPlan(
+            release,
+            None,
+            rules.cuda_variant(cuda),
+            cuda,
+            rules.UNKNOWN,
+            rules.minimum_driver(cuda, windows=windows),
+            rules.minor_compat_driver(cuda, windows=windows),
+        )
+        variants.append((plan.variant, plan.driver_note()))
+    return variants
