@@ -70,6 +70,8 @@ class TableData:
     headers: list[str]
     rows: list[list[str]] = field(default_factory=list)
     caption: str = ""
+    row_label: str = ""  # the first column's header under a rich title ("iterations")
+    terminal_columns: list[int] | None = None  # the columns a terminal shows (None: all)
 
 
 # -- tables ---------------------------------------------------------------------------------
@@ -88,6 +90,7 @@ def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Tabl
     )
     table = TableData(
         title=group_title(group),
+        row_label="iterations",
         headers=[
             group_title(group),
             *(device_label(cell, results) for cell in cells),
@@ -140,6 +143,7 @@ def phase_table(results: RunResults, group: GroupKey, protocol: str) -> TableDat
     cells = groups_of(results)[group]
     table = TableData(
         title=f"{group_title(group)}: where the time goes",
+        row_label="phase",
         headers=[group_title(group), *(device_label(cell, results) for cell in cells)],
     )
     models = [cell_cost_model(cell) for cell in cells]
@@ -161,23 +165,23 @@ def _phase_rows(
     tested = requested_iters(results)
     ends = sorted({tested[0], tested[-1]}) if tested else []
     rows: list[tuple[str, Any]] = [
-        ("startup (interpreter + import torch)", phases and format_duration(phases.startup_s)),
-        ("device init (context, first transfer)", phases and format_duration(phases.device_init_s)),
-        ("data (read, encode, to device)", phases and format_duration(phases.data_s)),
+        ("startup (import torch)", phases and format_duration(phases.startup_s)),
+        ("device init", phases and format_duration(phases.device_init_s)),
+        ("data (read, encode, move)", phases and format_duration(phases.data_s)),
         ("build (model, optimizer)", phases and format_duration(phases.build_s)),
-        ("first steps: excess over steady", phases and _first_steps_text(phases)),
+        ("first steps beyond steady", phases and _first_steps_text(phases)),
     ]
     if any(c.phases and c.phases.compile_s for c in results.cells):
         rows.append(("compile", phases and format_duration(phases.compile_s)))
     rows += [
         ("**fixed costs F**", model and format_duration(model.fixed_s)),
-        ("steady step s (median ± IQR)", phases and _step_text(phases)),
-        ("steps timed (warm-up discarded)", phases and _steps_measured_text(phases)),
+        ("step s (median ± IQR)", phases and _step_text(phases)),
+        ("steps timed (+ warm-up)", phases and _steps_measured_text(phases)),
         ("one evaluation e", phases and _eval_text(phases)),
     ]
     rows += [
         (
-            f"time at {format_count(n)} iterations: fixed · steps · evals",
+            f"share at {format_count(n)} iters: F / steps / evals",
             model and _shares_text(model, n, protocol),
         )
         for n in ends
@@ -194,7 +198,7 @@ def _phase_column(
 
 def _first_steps_text(phases: Any) -> str:
     excess = sum(max(0.0, t - phases.step.median_s) for t in phases.first_steps_s)
-    return f"{format_duration(excess)} over {len(phases.first_steps_s)} steps"
+    return f"{format_duration(excess)} ({len(phases.first_steps_s)} steps)"
 
 
 def _step_text(phases: Any) -> str:
@@ -205,59 +209,56 @@ def _step_text(phases: Any) -> str:
 
 def _steps_measured_text(phases: Any) -> str:
     step = phases.step
-    return f"{format_count(step.n_steps_measured)} ({step.warmup_steps} warm-up)"
+    return f"{format_count(step.n_steps_measured)} (+{step.warmup_steps})"
 
 
 def _eval_text(phases: Any) -> str:
     text = format_duration(phases.eval_s)
     if phases.eval_scaled:
-        text += (
-            f" (timed on {phases.eval_batches_measured} of {phases.eval_iters} batches per "
-            "split, scaled)"
-        )
+        text += f" (scaled from {phases.eval_batches_measured} of {phases.eval_iters} batches)"
     return text
 
 
 def _shares_text(model: CostModel, iters: int, protocol: str) -> str:
-    """ "2 % · 80 % · 18 %": what share of T(n) is fixed costs, steps and evaluations."""
+    """ "2 / 80 / 18 %": what share of T(n) is fixed costs, steps and evaluations."""
     total = model.predict(iters, protocol)
     if total <= 0:
         return NOT_MEASURED
     fixed = model.fixed_s / total
     steps = iters * model.step_s / total
     evals = model.evaluations(iters, protocol) * model.eval_s / total
-    return " · ".join(f"{share * 100:.0f} %" for share in (fixed, steps, evals))
+    return " / ".join(f"{share * 100:.0f}" for share in (fixed, steps, evals)) + " %"
 
 
 def measured_runs_table(results: RunResults) -> TableData:
-    """Every real full run beside the cost model's prediction for it."""
+    """Every real full run beside the cost model's prediction for it (and its final losses,
+    when any run recorded them)."""
+    runs = [(cell, run) for cell in results.cells for run in cell.runs]
+    with_losses = any(run.val_loss is not None for _, run in runs)
     table = TableData(
         title="Measured full runs vs predictions",
-        headers=[
-            "cell", "iterations", "protocol", "measured", "predicted", "error",
-            "train loss", "val loss",
-        ],
+        headers=["cell", "iterations", "protocol", "measured", "predicted", "error"]
+        + (["train loss", "val loss"] if with_losses else []),
+        terminal_columns=[0, 1, 3, 4, 5] + ([7] if with_losses else []),
         caption=f"Target: predictions within ±{PREDICTION_TARGET * 100:.0f} % of the measured "
         "time; error = (predicted − measured) ÷ measured.",
-    )  # fmt: skip
-    for cell in results.cells:
-        for run in cell.runs:
-            error = run.prediction_error
-            error_text = NOT_MEASURED if error is None else f"{error * 100:+.1f} %"
-            if error is not None and abs(error) > PREDICTION_TARGET:
-                error_text += " (outside target)"
-            table.rows.append(
-                [
-                    _cell_name(cell, results),
-                    format_count(run.iters),
-                    run.protocol,
-                    format_duration(run.seconds),
-                    format_duration(run.predicted_s),
-                    error_text,
-                    _loss_text(run.train_loss),
-                    _loss_text(run.val_loss),
-                ]
-            )
+    )
+    for cell, run in runs:
+        error = run.prediction_error
+        error_text = NOT_MEASURED if error is None else f"{error * 100:+.1f} %"
+        if error is not None and abs(error) > PREDICTION_TARGET:
+            error_text += " (outside target)"
+        row = [
+            _cell_name(cell, results),
+            format_count(run.iters),
+            run.protocol,
+            format_duration(run.seconds),
+            format_duration(run.predicted_s),
+            error_text,
+        ]
+        if with_losses:
+            row += [_loss_text(run.train_loss), _loss_text(run.val_loss)]
+        table.rows.append(row)
     return table
 
 
@@ -285,8 +286,10 @@ def throughput_table(results: RunResults) -> TableData:
             "cell", "tokens/step", "tokens/s", "FLOP/step", "FLOP/s", "MFU",
             "measured peak", "spec peak",
         ] + (["generate tokens/s"] if with_generate else []),
+        terminal_columns=[0, 2, 4, 5, 6] + ([8] if with_generate else []),
         caption="MFU = achieved FLOP/s ÷ the peak measured on the device (a matmul probe at "
-        "the run's dtype); FLOPs per step: 6·N + 12·L·H·Q·T per token (PaLM, appendix B).",
+        "the run's dtype); FLOPs per step: 6·N + 12·L·H·Q·T per token (PaLM, appendix B); "
+        "report.md adds the spec-sheet peaks.",
     )  # fmt: skip
     for cell in results.cells:
         speed = cell.throughput
@@ -497,8 +500,10 @@ def title_line(results: RunResults) -> str:
         devices = f"{' and '.join(others)} vs {' and '.join(cpus)}"
     elif others:
         devices = " and ".join(others)
+    elif cpus:
+        devices = f"{' and '.join(cpus)}, CPU only"
     else:
-        devices = f"{' and '.join(cpus) or 'no device'}, CPU only"
+        devices = "nothing measured"
     title = f"gpubench run {format_timestamp(results.created_utc)} · {devices}"
     if (results.settings.get("data") or {}).get("synthetic"):
         title += " · synthetic data"
@@ -562,7 +567,8 @@ def render_markdown(
     parts = [f"# {title_line(results)}", ""]
     parts += [f"- {sentence}" for sentence in summary_sentences(results)]
     parts += ["", LEGEND + f" Protocol `{protocol}`: {PROTOCOL_WORDS.get(protocol, protocol)}."]
-    parts += ["", devices_line(results)]
+    if results.cells:
+        parts += ["", devices_line(results)]
     if interrupted_line(results):
         parts += ["", f"**{interrupted_line(results)}**"]
     if plot_file:
@@ -608,14 +614,31 @@ def _markdown_list(title: str, lines: list[str]) -> list[str]:
 
 
 def rich_table(table: TableData) -> Any:
+    """A rich table that wraps to fit a narrow terminal, its row labels kept readable."""
     from rich.table import Table
 
-    rich = Table(title=table.title, title_justify="left", caption=table.caption or None)
-    for index, header in enumerate(table.headers):
-        rich.add_column(header, justify="left" if index == 0 else "right", no_wrap=index > 0)
+    rich = Table(
+        title=table.title,
+        title_justify="left",
+        caption=table.caption or None,
+        caption_justify="left",
+    )
+    shown = table.terminal_columns or list(range(len(table.headers)))
+    for index in shown:
+        header = table.headers[index]
+        if index == 0:
+            rich.add_column(table.row_label or header, justify="left", min_width=12)
+        else:
+            rich.add_column(header.replace("speedup ", "speedup\n"), justify="right")
     for row in table.rows:
-        rich.add_row(*(value.replace("**", "") for value in row))
+        values = [row[index] for index in shown]
+        rich.add_row(values[0].replace("**", ""), *(_terminal_value(v) for v in values[1:]))
     return rich
+
+
+def _terminal_value(value: str) -> str:
+    """ "~1.1 min (±5 %)" on two lines, so that it fits a narrow terminal."""
+    return value.replace(" (±", "\n(±")
 
 
 def render_terminal(results: RunResults, console: Console) -> None:

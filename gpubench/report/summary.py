@@ -286,6 +286,13 @@ def summary_sentences(results: RunResults) -> list[str]:
     Without any GPU cell the first sentence says so, and why; the last points to ``compare``.
     """
     groups = groups_of(results)
+    if not results.cells:
+        why = (
+            " (the run was interrupted before its first cell)"
+            if results.status == ("interrupted")
+            else ""
+        )
+        return [f"Nothing was measured yet{why}, so there is no answer in this run."]
     has_gpu = any(not is_cpu(cell.key.device) for cell in results.cells)
     if not has_gpu:
         return _cpu_only_sentences(results, groups)
@@ -474,7 +481,10 @@ def _why_no_gpu(results: RunResults) -> str:
     """Why a run has no GPU cell: the doctor's verdict, or the devices the run asked for."""
     verdict = verdict_line(results)
     asked = [str(d) for d in results.settings.get("devices", [])]
-    if verdict.lower().startswith("cuda ready") and asked and not any(map(is_gpu, asked)):
+    asked_gpus = [device for device in asked if is_gpu(device)]
+    if asked_gpus and results.status == "interrupted":
+        return f"in this run: it was interrupted before reaching {', '.join(asked_gpus)}"
+    if verdict.lower().startswith("cuda ready") and asked and not asked_gpus:
         return f"in this run: it asked only for {', '.join(asked)} (the doctor: {verdict})"
     return f"on this machine — {verdict}" if verdict else "on this machine"
 

@@ -87,10 +87,13 @@ def test_phase_breakdown_shows_fixed_step_eval_and_shares() -> None:
     )  # fmt: skip
     values = {row[0]: row[1] for row in table}
     assert values["**fixed costs F**"] == "3.9 s"
-    assert values["steady step s (median ± IQR)"] == "10.2 s ± 306 ms"
-    assert values["steps timed (warm-up discarded)"] == "6 (1 warm-up)"
-    assert values["one evaluation e"] == ("22.7 min (timed on 2 of 200 batches per split, scaled)")
-    assert values["time at 500 iterations: fixed · steps · evals"] == "0 % · 65 % · 35 %"
+    assert values["startup (import torch)"] == "1.6 s"
+    assert values["first steps beyond steady"] == "1.8 s (3 steps)"
+    assert values["step s (median ± IQR)"] == "10.2 s ± 306 ms"
+    assert values["steps timed (+ warm-up)"] == "6 (+1)"
+    assert values["one evaluation e"] == "22.7 min (scaled from 2 of 200 batches)"
+    assert values["share at 500 iters: F / steps / evals"] == "0 / 65 / 35 %"
+    assert values["share at 50,000 iters: F / steps / evals"] == "0 / 79 / 21 %"
 
 
 def test_measured_runs_sit_beside_their_predictions() -> None:

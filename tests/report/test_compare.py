@@ -1,0 +1,94 @@
+"""compare: runs from different machines lined up cell by cell, and its refusals."""
+
+from __future__ import annotations
+
+import pytest
+from rich.console import Console
+
+from gpubench.bench.costmodel import cell_cost_model
+from gpubench.errors import UsageError
+from gpubench.report.compare import compare_runs, comparison_rows, render_comparison
+from tests.report.conftest import load_fixture
+
+
+def test_a_cpu_only_laptop_sees_what_the_other_machines_gpu_does() -> None:
+    laptop, a800 = load_fixture("cpu_only"), load_fixture("one_gpu")
+    comparison = compare_runs([laptop, a800])
+    gpt = comparison.group("gpt", 64)
+    assert [device.label for device in gpt.devices] == ["A cpu", "B cpu", "B cuda:0"]
+    assert [row.iters for row in gpt.rows] == [500, 3000, 5000, 50000]
+    laptop_step = cell_cost_model(laptop.cells[1]).per_step_s("lecture")
+    a800_step = cell_cost_model(a800.cells[3]).per_step_s("lecture")
+    implied = {(c.baseline.label, c.device.label): c for c in gpt.crossovers}
+    gpu_vs_laptop = implied[("A cpu", "B cuda:0")]
+    assert gpu_vs_laptop.kind == "from-first"
+    assert gpu_vs_laptop.step_ratio == pytest.approx(laptop_step / a800_step)
+    assert gpu_vs_laptop.sentence == (
+        "B cuda:0 (NVIDIA A800 80GB PCIe) beats A cpu from the first iteration: 64× faster per step"
+    )
+    assert implied[("B cpu", "B cuda:0")].step_ratio == pytest.approx(9.8, abs=0.05)
+    row = gpt.rows[-1]  # 50,000 iterations, all extrapolated
+    assert row.speedups[2] == pytest.approx(row.estimates[0].seconds / row.estimates[2].seconds)
+
+
+def test_speedups_per_iteration_count_in_the_table() -> None:
+    comparison = compare_runs([load_fixture("cpu_only"), load_fixture("one_gpu")])
+    headers, rows = comparison_rows(comparison.group("bigram", 32))
+    assert headers == ["iters", "A cpu", "B cpu", "B cuda:0"]
+    # The 2-core laptop's CPU (A) trains the bigram faster than the A800 box, on either device.
+    assert rows[1] == ["3,000", "~4.9 s", "14.6 s (0.33×)", "18.1 s (0.27×)"]
+    assert rows[3] == ["50,000", "~49.2 s", "~3.5 min (0.24×)", "~3.5 min (0.24×)"]
+
+
+def test_the_crossover_each_machine_implies() -> None:
+    comparison = compare_runs([load_fixture("cpu_only"), load_fixture("two_gpus")])
+    bigram = comparison.group("bigram", 32)
+    kinds = {(c.baseline.label, c.device.label): c.kind for c in bigram.crossovers}
+    assert kinds == {
+        ("A cpu", "B cpu"): "never",
+        ("A cpu", "B cuda:0"): "never",
+        ("A cpu", "B cuda:1"): "never",
+        ("B cpu", "B cuda:0"): "at",
+        ("B cpu", "B cuda:1"): "never",
+    }
+    assert comparison.unmatched == [
+        "gpt, batch 64 (A only)", "bigram, batch 512 (B only)", "gpt, batch 32 (B only)",
+        "gpt, batch 512 (B only)",
+    ]  # fmt: skip
+
+
+def test_rendered_comparison_says_how_much_faster_and_from_when() -> None:
+    console = Console(record=True, width=120, color_system=None)
+    render_comparison(compare_runs([load_fixture("cpu_only"), load_fixture("one_gpu")]), console)
+    text = console.export_text()
+    assert "A = 20260301T1015Z-3f2a1c" in text and "B = 20260302T0812Z-a800c1" in text
+    assert "B cuda:0 (NVIDIA A800 80GB PCIe) beats A cpu from the first iteration: 64×" in text
+    assert "B cuda:0 (NVIDIA A800 80GB PCIe) beats B cpu from ~35,000 iterations" in text
+
+
+def test_refuses_when_a_models_config_differs() -> None:
+    other = load_fixture("one_gpu")
+    for cell in other.cells:
+        if cell.key.model == "gpt":
+            cell.config["n_layer"] = 4
+    with pytest.raises(
+        UsageError, match=r"cannot compare gpt: its config differs .*n_layer 6 vs 4"
+    ):
+        compare_runs([load_fixture("cpu_only"), other])
+
+
+def test_refuses_when_no_cell_is_shared() -> None:
+    other = load_fixture("one_gpu")
+    other.cells = [cell for cell in other.cells if cell.key.model == "gpt"]
+    for cell in other.cells:
+        cell.key = type(cell.key)("gpt", cell.key.device, 128, "reference", cell.key.threads)
+        cell.config["batch_size"] = 128
+    laptop = load_fixture("cpu_only")
+    laptop.cells = [cell for cell in laptop.cells if cell.key.model == "gpt"]
+    with pytest.raises(UsageError, match="the runs share no cell"):
+        compare_runs([laptop, other])
+
+
+def test_needs_two_runs() -> None:
+    with pytest.raises(UsageError, match="at least two"):
+        compare_runs([load_fixture("cpu_only")])
