@@ -128,7 +128,7 @@ def _draw_panel(
         assert model is not None  # cells without phases were filtered above
         _draw_cell(ax, results, cell, model, protocol, colours, (x_min, x_max))
     for crossover in crossovers:
-        _mark_crossover(ax, crossover, colours)
+        _mark_crossover(ax, crossover, colours, (x_min, x_max))
     _note_other_crossovers(ax, results, group, protocol)
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -188,16 +188,21 @@ def _draw_cell(
             )  # fmt: skip
 
 
-def _mark_crossover(ax: Any, crossover: Crossover, colours: dict[str, str]) -> None:
+def _mark_crossover(
+    ax: Any, crossover: Crossover, colours: dict[str, str], x_range: tuple[float, float]
+) -> None:
+    """A dotted line at n*, labelled on the side with more room."""
     assert crossover.iters is not None
     colour = colours.get(crossover.device, "black")
     ax.axvline(crossover.iters, color=colour, linestyle=":", linewidth=1.5)
+    right_half = math.log(crossover.iters) > sum(map(math.log, x_range)) / 2
     ax.annotate(
         f"{crossover.device} faster\nfrom ~{format_count(round_significant(crossover.iters))}",
         xy=(crossover.iters, 0.97),
         xycoords=("data", "axes fraction"),
-        xytext=(4, 0),
+        xytext=(-4 if right_half else 4, 0),
         textcoords="offset points",
+        ha="right" if right_half else "left",
         va="top",
         fontsize=9,
         color=colour,

@@ -187,3 +187,23 @@ def test_without_matplotlib_the_report_has_a_note_and_a_text_chart(tmp_path: Pat
     assert PLOT_SKIPPED in markdown
     assert "bigram, batch 32: time to train (log scale)" in markdown
     assert "cuda:0: faster from ~35,000 iterations" in markdown
+
+
+def test_a_run_interrupted_before_its_first_cell_still_renders(tmp_path: Path) -> None:
+    run = RunResults(
+        run_id="20260306T0900Z-empty0", created_utc="2026-03-06T09:00:00+00:00",
+        command=["gpubench", "run"], settings={"devices": ["cpu", "cuda:0"], "iters": [500]},
+        metadata={}, status="interrupted",
+    )  # fmt: skip
+    assert summary_sentences(run) == [
+        "Nothing was measured yet (the run was interrupted before its first cell), so there is "
+        "no answer in this run."
+    ]
+    assert render_markdown(run).startswith(
+        "# gpubench run 2026-03-06T09:00Z · nothing measured · interrupted"
+    )
+    render_terminal(run, Console(record=True, width=100))
+    assert json.loads(render_json(run))["status"] == "interrupted"
+    assert [path.name for path in write_report_files(run, tmp_path)] == [
+        "report.md", "cells.csv", "crossover.png",
+    ]  # fmt: skip
