@@ -22,7 +22,7 @@ from gpubench.report.summary import (
     GroupKey,
     baseline_cell,
     device_label,
-    dig,
+    doctor_fact,
     estimate_for,
     failure_text,
     format_bytes,
@@ -40,6 +40,7 @@ from gpubench.report.summary import (
     is_cpu,
     report_protocols,
     requested_iters,
+    run_dir_hint,
     summary_sentences,
     unreached_devices,
     unreached_models,
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 
 PREDICTION_TARGET = 0.10  # run.md: a measured run should be within ±10 % of its prediction
 TIE_MARGIN = 0.02  # devices within 2 % of each other share the win
+BUSY_LOAD_SHARE = 0.5  # a 1-minute load average above this share of the cores: a busy machine
 LEGEND = (
     "`~` = extrapolated from measured phases (see “Where the time goes”), with the range the "
     "step-time spread allows; plain = measured end to end."
@@ -359,11 +361,24 @@ def warning_lines(results: RunResults) -> list[str]:
             for run in cell.runs
             if run.prediction_error is not None and abs(run.prediction_error) > PREDICTION_TARGET
         ]
+    lines += _load_warning(results.metadata)
     lines += [
         f"{device}: no full run fitted the budget, so all its times are extrapolated"
         for device in devices_without_measured_runs(results)
     ]
     return lines
+
+
+def _load_warning(metadata: dict[str, Any]) -> list[str]:
+    """Other processes competing for the CPU at the start make CPU timings slow and noisy."""
+    load = metadata.get("load_average_start") or []
+    cores = metadata.get("cpu_cores_logical")
+    if not load or not cores or load[0] < BUSY_LOAD_SHARE * cores:
+        return []
+    return [
+        f"the machine was busy at the start (load average {load[0]:.2f} on {cores} logical "
+        "cores): CPU timings may be slower and noisier than on an idle machine"
+    ]
 
 
 def note_lines(results: RunResults) -> list[str]:
@@ -387,7 +402,7 @@ def environment_lines(results: RunResults) -> list[str]:
         commit = f" (commit {meta['git_commit']})" if meta.get("git_commit") else ""
         lines.append(f"gpubench {version}{commit}")
     cuda = meta.get("torch_cuda") or meta.get("cuda")
-    cudnn = meta.get("cudnn") or dig(meta, "doctor", "torch", "cudnn_version")
+    cudnn = meta.get("cudnn") or doctor_fact(meta, "torch", "cudnn_version")
     torch_text = f"torch {meta['torch']}" if meta.get("torch") else ""
     if torch_text:
         torch_text += f", CUDA {cuda}" if cuda else ", no CUDA"
@@ -449,7 +464,7 @@ def _load_line(load: Any) -> str:
 
 
 def _gpu_line(gpu: dict[str, Any], meta: dict[str, Any]) -> str:
-    driver = gpu.get("driver") or dig(meta, "doctor", "nvml", "driver_version")
+    driver = gpu.get("driver") or doctor_fact(meta, "nvml", "driver_version")
     memory = gpu.get("memory_total")
     busy = gpu.get("utilisation", gpu.get("utilization_gpu"))
     parts = [
@@ -536,7 +551,7 @@ def interrupted_line(results: RunResults) -> str:
     return (
         f"This run was interrupted (Ctrl-C) after {done} measured cells; "
         + (f"not reached: {', '.join(missing)}; " if missing else "")
-        + f"resume with `gpubench run --resume reports/{results.run_id}`."
+        + f"resume with `gpubench run --resume {run_dir_hint(results)}`."
     )
 
 

@@ -192,13 +192,36 @@ def dig(data: Any, *path: str) -> Any:
     return data
 
 
+def doctor_fact(metadata: dict[str, Any], *path: str) -> Any:
+    """A fact the doctor recorded at the start of the run (``metadata["doctor"]`` holds its
+    verdict with the facts under "facts", or the facts themselves)."""
+    found = dig(metadata, "doctor", "facts", *path)
+    return found if found is not None else dig(metadata, "doctor", *path)
+
+
 def gpu_facts(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     """GPUs as recorded at start: metadata["gpus"], or the doctor's NVML facts."""
-    for path in (("gpus",), ("doctor", "nvml", "gpus"), ("doctor", "facts", "nvml", "gpus")):
-        found = dig(metadata, *path)
-        if isinstance(found, list):
-            return [gpu for gpu in found if isinstance(gpu, dict)]
-    return []
+    found = metadata.get("gpus")
+    if not isinstance(found, list):
+        found = doctor_fact(metadata, "nvml", "gpus")
+    return [gpu for gpu in found if isinstance(gpu, dict)] if isinstance(found, list) else []
+
+
+def run_dir_hint(results: RunResults) -> str:
+    """Where this run's folder most likely is: ``--resume DIR``, or ``--out``/run id."""
+    command = list(results.command)
+    for index, word in enumerate(command):
+        if word == "--resume" and index + 1 < len(command):
+            return command[index + 1]
+        if word.startswith("--resume="):
+            return word.partition("=")[2]
+    out = "reports"
+    for index, word in enumerate(command):
+        if word == "--out" and index + 1 < len(command):
+            out = command[index + 1]
+        elif word.startswith("--out="):
+            out = word.partition("=")[2]
+    return f"{out.rstrip('/')}/{results.run_id}"
 
 
 def groups_of(results: RunResults) -> dict[GroupKey, list[CellResult]]:
@@ -472,7 +495,7 @@ def _cpu_only_sentences(results: RunResults, groups: dict[GroupKey, list[CellRes
         sentences.append(f"{prefix}: " + _figures(results, cells, protocol))
     sentences.append(
         "To see where a GPU would win, compare with a run from a GPU machine: "
-        f"`gpubench compare reports/{results.run_id} GPU_RUN_DIR`."
+        f"`gpubench compare {run_dir_hint(results)} GPU_RUN_DIR`."
     )
     return sentences
 

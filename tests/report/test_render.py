@@ -207,3 +207,21 @@ def test_a_run_interrupted_before_its_first_cell_still_renders(tmp_path: Path) -
     assert [path.name for path in write_report_files(run, tmp_path)] == [
         "report.md", "cells.csv", "crossover.png",
     ]  # fmt: skip
+
+
+def test_a_busy_machine_at_the_start_is_a_warning() -> None:
+    run = load_fixture("cpu_only")
+    assert not any("busy" in line for line in render_markdown(run).splitlines())
+    run.metadata["load_average_start"] = [2.88, 2.95, 2.03]
+    assert (
+        "- the machine was busy at the start (load average 2.88 on 2 logical cores): CPU "
+        "timings may be slower and noisier than on an idle machine"
+    ) in render_markdown(run)
+
+
+def test_environment_reads_the_doctors_facts() -> None:
+    markdown = render_markdown(load_fixture("two_gpus"))
+    assert "- torch 2.13.0+cu128, CUDA 12.8, cuDNN 91002" in markdown
+    assert "- GPU: NVIDIA GeForce RTX 3060, driver 570.133.07, 12.0 GiB, 4 % busy at start" in (
+        markdown
+    )

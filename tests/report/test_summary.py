@@ -114,3 +114,18 @@ def test_a_second_cpu_configuration_is_named_by_its_threads_never_a_gpu() -> Non
     sentences = summary_sentences(run)
     assert "cpu (1 thread) takes 0.72 ms per step" in sentences[1]
     assert all("GPU" not in sentence for sentence in sentences[1:-1])
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["run"], "reports/20260301T1015Z-3f2a1c"),
+        (["run", "--out", "/tmp/runs/"], "/tmp/runs/20260301T1015Z-3f2a1c"),
+        (["run", "--out=sweeps"], "sweeps/20260301T1015Z-3f2a1c"),
+        (["run", "--resume", "reports/old-run"], "reports/old-run"),
+    ],
+)
+def test_the_compare_hint_names_this_runs_folder(argv: list[str], hint: str) -> None:
+    run = load_fixture("cpu_only")
+    run.command = ["gpubench", *argv]
+    assert f"`gpubench compare {hint} GPU_RUN_DIR`" in summary_sentences(run)[-1]
