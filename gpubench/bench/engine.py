@@ -233,8 +233,8 @@ class Engine:
 
     # -- the sweep --------------------------------------------------------------------
     def phase_budget(self) -> float:
-        pending = [k for k in self.plan.cells if self._cell(k).status != "ok"] or [None]
-        return max(MIN_PHASE_BUDGET_S, self.plan.budget_s * PHASES_SHARE / len(pending))
+        pending = max(1, sum(self._cell(k).status != "ok" for k in self.plan.cells))
+        return max(MIN_PHASE_BUDGET_S, self.plan.budget_s * PHASES_SHARE / pending)
 
     def _cell(self, key: CellKey) -> CellResult:
         cell = self.results.cell(key)
