@@ -121,7 +121,7 @@ class ImpliedCrossover:
 class ComparedRow:
     iters: int
     estimates: list[Estimate | None]  # one per device column
-    speedups: list[float | None]  # first column's time / this column's time
+    speedups: list[float | None]  # the baseline column's time / this column's time
 
 
 @dataclass
@@ -131,6 +131,7 @@ class ComparedGroup:
     variant: str
     protocol: str
     devices: list[ComparedDevice]
+    baseline: int = 0  # the column speedups are against: the first measured CPU
     rows: list[ComparedRow] = field(default_factory=list)
     crossovers: list[ImpliedCrossover] = field(default_factory=list)
 
@@ -249,17 +250,24 @@ def _build_group(runs: list[ComparedRun], key: CompareKey, iters: list[int]) -> 
             key=lambda c: not is_cpu(c.key.device),
         )
     ]
-    group = ComparedGroup(model, batch, variant, protocol, devices)
+    group = ComparedGroup(model, batch, variant, protocol, devices, _baseline_column(devices))
     for n in iters:
         estimates = [estimate_cell(device.cell, n, protocol) for device in devices]
-        first = estimates[0]
+        base = estimates[group.baseline]
         speedups = [
-            first.seconds / e.seconds if first is not None and e is not None and e.seconds else None
+            base.seconds / e.seconds if base is not None and e is not None and e.seconds else None
             for e in estimates
         ]
         group.rows.append(ComparedRow(n, estimates, speedups))
     group.crossovers = _implied_crossovers(devices, protocol)
     return group
+
+
+def _baseline_column(devices: list[ComparedDevice]) -> int:
+    """The first measured CPU column (else the first measured one): what speedups divide."""
+    measured = [index for index, device in enumerate(devices) if device.cost_model is not None]
+    cpus = [index for index in measured if devices[index].is_cpu]
+    return (cpus or measured or [0])[0]
 
 
 def _implied_crossovers(devices: list[ComparedDevice], protocol: str) -> list[ImpliedCrossover]:
@@ -293,13 +301,18 @@ def _implied(baseline: ComparedDevice, device: ComparedDevice, protocol: str) ->
 
 
 def comparison_rows(group: ComparedGroup) -> tuple[list[str], list[list[str]]]:
-    """Headers and text rows of one group: each column's time and its speedup over the first
-    column, "~52.1 s (0.94×)", kept narrow enough for an 80-column terminal."""
+    """Headers and text rows of one group: each column's time and its speedup over the
+    baseline column, "~52.1 s (0.94×)", kept narrow enough for an 80-column terminal."""
     headers = ["iters", *(device.label for device in group.devices)]
     rows = []
     for row in group.rows:
         cells = [
-            _time_text(device, estimate, speedup if index else None, row.estimates[0])
+            _time_text(
+                device,
+                estimate,
+                speedup if index != group.baseline else None,
+                row.estimates[group.baseline],
+            )
             for index, (device, estimate, speedup) in enumerate(
                 zip(group.devices, row.estimates, row.speedups, strict=True)
             )
@@ -329,22 +342,33 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
         verdict = verdict_line(run.results)
         console.print(escape(run.description) + (f" · {escape(verdict)}" if verdict else ""))
     console.print(
-        "~ = extrapolated from that run's measured phases; (×) = speedup over the first column; "
-        f"protocol {comparison.protocol}.",
+        "~ = extrapolated from that run's measured phases; (×) = speedup over the table's "
+        f"baseline column; protocol {comparison.protocol}.",
         style="dim",
     )
     for group in comparison.groups:
         if group.protocol != comparison.protocol:
             continue
         headers, rows = comparison_rows(group)
-        table = Table(title=group.title, title_justify="left", title_style="bold")
+        baseline = group.devices[group.baseline].label
+        table = Table(
+            title=f"{group.title} · (×) vs {baseline}", title_justify="left", title_style="bold"
+        )
         for index, header in enumerate(headers):
-            table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
+            if index == 0:
+                table.add_column(header, justify="left", no_wrap=True, min_width=6)
+            else:
+                table.add_column(header, justify="right")
         for row in rows:
             table.add_row(*row)
         console.print()
         console.print(table)
         for crossover in group.crossovers:
-            console.print(f"  • {escape(crossover.sentence)}")
+            if crossover.kind != "unknown":
+                console.print(f"  • {escape(crossover.sentence)}")
+        unmeasured = [d for d in group.devices if d.cost_model is None]
+        if unmeasured:
+            names = ", ".join(f"{d.label} {failure_text(d.cell)}" for d in unmeasured)
+            console.print(f"  • no verdict with {escape(names)}")
     if comparison.unmatched:
         console.print(f"\nNot in every run: {escape('; '.join(comparison.unmatched))}", style="dim")

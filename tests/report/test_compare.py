@@ -92,3 +92,17 @@ def test_refuses_when_no_cell_is_shared() -> None:
 def test_needs_two_runs() -> None:
     with pytest.raises(UsageError, match="at least two"):
         compare_runs([load_fixture("cpu_only")])
+
+
+def test_speedups_are_against_the_first_measured_cpu() -> None:
+    comparison = compare_runs([load_fixture("failed_cells"), load_fixture("two_gpus")])
+    gpt = comparison.group("gpt", 512)
+    assert [device.label for device in gpt.devices] == [
+        "A cpu", "A cuda:0", "B cpu", "B cuda:0", "B cuda:1",
+    ]  # fmt: skip
+    assert gpt.baseline == 2  # A's CPU timed out at batch 512
+    headers, rows = comparison_rows(gpt)
+    assert rows[0] == [
+        "500", "failed (timeout)", "failed (oom)", "~1.9 h", "~10.1 min (11×)", "failed (oom)",
+    ]  # fmt: skip
+    assert [c.kind for c in gpt.crossovers].count("unknown") == 6
