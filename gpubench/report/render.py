@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 PREDICTION_TARGET = 0.10  # run.md: a measured run should be within ±10 % of its prediction
 TIE_MARGIN = 0.02  # devices within 2 % of each other share the win
+MATH_SWITCHES = (("tf32", "TF32"), ("autocast", "autocast"), ("compile", "torch.compile"))
 BUSY_LOAD_SHARE = 0.5  # a 1-minute load average above this share of the cores: a busy machine
 LEGEND = (
     "`~` = extrapolated from measured phases (see “Where the time goes”), with the range the "
@@ -423,6 +424,9 @@ def environment_lines(results: RunResults) -> list[str]:
     ]
     lines += [_gpu_line(gpu, meta) for gpu in gpu_facts(meta)]
     lines += _settings_lines(results)
+    switches = [f"{name} {meta[key]}" for key, name in MATH_SWITCHES if meta.get(key) is not None]
+    if switches:
+        lines.append("Math settings: " + ", ".join(switches))
     if meta.get("fast_variant") and "fast" in results.settings.get("variants", []):
         lines.append(f"Variant fast: {meta['fast_variant']}")
     engine = results.engine

@@ -225,3 +225,10 @@ def test_environment_reads_the_doctors_facts() -> None:
     assert "- GPU: NVIDIA GeForce RTX 3060, driver 570.133.07, 12.0 GiB, 4 % busy at start" in (
         markdown
     )
+
+
+def test_math_settings_are_listed_when_recorded() -> None:
+    run = load_fixture("one_gpu")
+    assert "Math settings" not in render_markdown(run)
+    run.metadata.update(tf32=False, autocast="off", compile=False)
+    assert "- Math settings: TF32 False, autocast off, torch.compile False" in render_markdown(run)
