@@ -135,13 +135,17 @@ def find_crossover(
     return "at", gap / (base_step - dev_step), ratio, gap
 
 
+LAUNCH_BOUND_TOKENS = 16_384  # below this many tokens per step, kernel launches dominate
+
+
 def describe_never(ratio: float, tokens_per_step: int) -> str:
-    return (
-        f"per step it is {1 / ratio:.1f}× slower: launch-bound at {tokens_per_step:,} "
-        "tokens per step"
-        if ratio > 0
-        else "its per-step cost is not lower"
-    )
+    """Why the device never catches up: its per-step cost is not lower."""
+    if ratio <= 0:
+        return "its per-step cost is not lower"
+    slower = f"per step it is {1 / ratio:.1f}× slower"
+    if tokens_per_step < LAUNCH_BOUND_TOKENS:
+        return f"{slower}: launch-bound at {tokens_per_step:,} tokens per step"
+    return f"{slower} at {tokens_per_step:,} tokens per step"
 
 
 def crossover_for(base_cell: CellResult, device_cell: CellResult, protocol: str) -> Crossover:
