@@ -45,7 +45,7 @@ def nvidia_gpu_visible() -> bool:
 
 
 @nox.session
-@nox.parametrize("torch", ["cpu", "cuda"], ids=["cpu", "cuda"])
+@nox.parametrize("torch", ["cpu", "cuda"])
 def tests(session: nox.Session, torch: str) -> None:
     """Run the test suite against a CPU-only or a CUDA build of torch."""
     if torch == "cuda" and not nvidia_gpu_visible():
