@@ -552,7 +552,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
     ),
     LogPattern(
         code="numpy-abi",
-        trigger=re.compile(r"compiled using NumPy 1\.x cannot be run in\s+NumPy 2"),
+        trigger=re.compile(r"compiled using NumPy 1\.x cannot be run in"),
         title="a module built for NumPy 1.x meets NumPy 2",
         cause="An older torch (or another extension) was compiled against NumPy 1.x.",
         fix=(

@@ -161,7 +161,8 @@ def render_human(report: DoctorReport, console: Console) -> None:
             ("Verdict: ", "bold"),
             (verdict.headline, VERDICT_STYLES[verdict.kind]),
             f" — {_home_to_tilde(verdict.reason)}",
-        )
+        ),
+        soft_wrap=True,
     )
 
 

@@ -84,6 +84,8 @@ def check_nvidia_driver(facts: Facts) -> list[Finding]:
                 evidence={"nvml": nvml.status},
             )
         ]
+    if facts.platform.wsl and facts.nvidia.wsl_shadowing_libraries:
+        return []  # wsl explains it: a Linux driver inside WSL hides the Windows one
     modules = facts.nvidia.kernel_modules
     hardware = bool(
         nvidia_gpu_visible(facts) or "nouveau" in modules or facts.nvidia.proc_driver_version

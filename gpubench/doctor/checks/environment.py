@@ -8,6 +8,7 @@ from collections import Counter, defaultdict
 from gpubench.doctor import advice, rules
 from gpubench.doctor.checks.common import (
     CPU_INDEX_URL,
+    is_cpu_build,
     is_cuda_build,
     nvidia_gpu_visible,
     torch_label,
@@ -16,6 +17,7 @@ from gpubench.doctor.conda_meta import classify_channel
 from gpubench.doctor.facts import CondaFacts, CondaPackage, Facts, TorchDistribution
 from gpubench.doctor.findings import Finding, Severity, ok
 
+MAX_PATHS_SHOWN = 20
 SCOPE_LABELS = {
     "env": "this environment",
     "user": "user site",
@@ -237,7 +239,9 @@ def check_conda_clobber(facts: Facts) -> list[Finding]:
     lines = []
     for owners, paths in groups.items():
         names = "  vs  ".join(_package_label(packages.get(owner), owner) for owner in owners)
-        lines.append(f"{names}: {len(paths)} path(s), e.g. {paths[0]}")
+        shown = ", ".join(paths[:MAX_PATHS_SHOWN])
+        more = f" and {len(paths) - MAX_PATHS_SHOWN} more" if len(paths) > MAX_PATHS_SHOWN else ""
+        lines.append(f"{names}: {len(paths)} path(s): {shown}{more}")
     total = max(conda.shared_file_count, len(conda.shared_files))
     return [
         Finding(
@@ -319,7 +323,7 @@ def check_ld_library_path(facts: Facts) -> list[Finding]:
     return [
         Finding(
             "ld-library-path",
-            Severity.WARN if is_cuda_build(facts) else Severity.INFO,
+            Severity.INFO if is_cpu_build(facts) else Severity.WARN,
             f"LD_LIBRARY_PATH puts CUDA libraries ahead of torch's own ({offending[0].path})",
             detail="torch loads the CUDA, cuDNN and NCCL libraries it was built with (from its "
             "nvidia-* wheels or its conda env); LD_LIBRARY_PATH is searched first, so other "
