@@ -37,12 +37,13 @@ class InstallPlan:
         """A short note on the driver this wheel needs."""
         if self.cuda is None:
             return "CPU-only wheel"
-        parts = []
-        if self.minimum_driver:
-            parts.append(f"driver >= {self.minimum_driver}")
-        if self.compat_driver:
-            parts.append(f">= {self.compat_driver} through CUDA minor-version compatibility")
-        return f"CUDA {self.cuda} build, needs " + ", or ".join(parts) if parts else ""
+        if not self.minimum_driver:
+            return f"CUDA {self.cuda} build"
+        note = f"CUDA {self.cuda} build, needs driver >= {self.minimum_driver}"
+        compat = rules.parse_version(self.compat_driver)
+        if compat and compat[0] < rules.parse_version(self.minimum_driver)[0]:
+            note += f" (>= {self.compat_driver} with minor-version compatibility)"
+        return note
 
 
 def _plan(

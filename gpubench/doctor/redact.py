@@ -16,7 +16,7 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-REDACTED = "<redacted>"
+REDACTED = "[redacted]"
 # Variables collected as they are (values still pass the token filter). doctor.md, "Output".
 ALLOWED_PREFIXES = ("CUDA_", "NVIDIA_", "PYTORCH_", "TORCH_", "CONDA_")
 ALLOWED_NAMES = frozenset(
@@ -104,10 +104,10 @@ class IdentityScrubber:
             user = re.escape(self.user)
             # other users' style of home paths, then any remaining standalone mention
             text = re.sub(rf"(/home/|/Users/|\\Users\\){user}(?=[/\\]|\b)", "~", text)
-            text = re.sub(rf"(?<![\w.-]){user}(?![\w-])", "<user>", text)
+            text = re.sub(rf"(?<![\w.-]){user}(?![\w-])", "[user]", text)
         for host in self.hosts:
             if host:
-                text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "<host>", text)
+                text = re.sub(rf"(?<![\w.-]){re.escape(host)}(?![\w-])", "[host]", text)
         return redact_tokens(text)
 
 

@@ -191,8 +191,13 @@ def render_json(report: DoctorReport) -> str:
 # --- markdown --------------------------------------------------------------------------------
 
 
+def _text(text: str) -> str:
+    """Plain markdown text: a lone * (as in /dev/nvidia*) must not start emphasis."""
+    return text.replace("*", "\\*")
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _text(text).replace("|", "\\|").replace("\n", " ")
 
 
 def _system_lines(facts: Facts) -> list[str]:
@@ -254,7 +259,7 @@ def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = No
     out = [
         "### gpubench doctor",
         "",
-        f"**Verdict: {verdict.headline}** — {verdict.reason}",
+        f"**Verdict: {verdict.headline}** — {_text(verdict.reason)}",
         "",
         *_system_lines(facts),
         "",
@@ -267,9 +272,10 @@ def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = No
     if detailed:
         out += ["", "#### Details"]
     for finding in detailed:
-        out += ["", f"**{SYMBOLS[finding.severity]} `{finding.code}`** — {finding.title}", ""]
+        out += ["", f"**{SYMBOLS[finding.severity]} `{finding.code}`** — {_text(finding.title)}"]
+        out.append("")
         if finding.detail:
-            out += [line + "  " for line in finding.detail.splitlines()]
+            out += [_text(line) + "  " for line in finding.detail.splitlines()]
         if finding.fix:
             out += ["", "```sh", *finding.fix, "```"]
     if report.explanations is not None:
@@ -277,11 +283,11 @@ def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = No
         for item in report.explanations:
             out += [
                 "",
-                f"**`{item.code}`** — {item.title} (line {item.line_number})",
+                f"**`{item.code}`** — {_text(item.title)} (line {item.line_number})",
                 "",
-                f"> {item.line}",
+                f"> `{item.line.replace('`', chr(39))}`",
                 "",
-                f"Cause: {item.cause}",
+                f"Cause: {_text(item.cause)}",
                 "",
                 "```sh",
                 *item.fix,

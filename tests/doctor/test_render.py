@@ -95,8 +95,8 @@ def test_markdown_hides_home_user_host_and_tokens():
     assert "/home/seed" not in text
     assert "~/miniconda3/envs/gpt" in text
     assert not re.search(r"(?<![\w.-])seed(?![\w-])", text)
-    assert "gpu-box-17" not in text and "/scratch/<user>/<host>/cache" in text
-    assert HF_TOKEN not in text and "<redacted>" in text
+    assert "gpu-box-17" not in text and "/scratch/[user]/[host]/cache" in text
+    assert HF_TOKEN not in text and "[redacted]" in text
     assert "**Verdict: BROKEN**" in text
     assert "| ✗ | `conda-clobber` |" in text
     assert "```sh\nconda clean --all -y" in text
@@ -117,16 +117,16 @@ def test_allowed_environment_keeps_only_the_allow_list_and_redacts_secrets():
     assert allowed_environment(environ) == {
         "CONDA_PREFIX": "/home/u/miniconda3/envs/gpt",
         "CUDA_VISIBLE_DEVICES": "0,1",
-        "NVIDIA_API_KEY": "<redacted>",
+        "NVIDIA_API_KEY": "[redacted]",
         "OMP_NUM_THREADS": "8",
         "PATH": "/home/u/.venv/bin:/usr/local/cuda/bin",
         "PYTORCH_CUDA_ALLOC_CONF": "expandable_segments:True",
-        "TORCH_HUB_TOKEN": "<redacted>",
+        "TORCH_HUB_TOKEN": "[redacted]",
     }
 
 
 def test_token_redaction_leaves_paths_and_versions_alone():
     text = "pytorch-2.5.1-py3.11_cuda12.1_cudnn9.1.0_0 /home/u/.cache/abcdefabcdef0123456789abcdef"
     assert redact_tokens(text) == text
-    assert redact_tokens(f"token={HF_TOKEN}") == "token=<redacted>"
-    assert redact_tokens("key ghp_0123456789abcdefghijABCDEFGHIJ0123") == "key <redacted>"
+    assert redact_tokens(f"token={HF_TOKEN}") == "token=[redacted]"
+    assert redact_tokens("key ghp_0123456789abcdefghijABCDEFGHIJ0123") == "key [redacted]"

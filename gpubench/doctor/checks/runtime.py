@@ -14,12 +14,12 @@ def _smoke_summary(result: SmokeResult) -> str:
     names = {"matmul": "matmul 512²", "backward": "backward", "embedding-guard": "index guard"}
     parts = [names.get(step.name, step.name) for step in result.steps if step.ok]
     first = (
-        f", first result {result.first_result_seconds * 1000:.0f} ms"
+        f"; first result {result.first_result_seconds * 1000:.0f} ms"
         if result.first_result_seconds is not None
         else ""
     )
     memory = (
-        f", {human_bytes(result.memory_free)} free of {human_bytes(result.memory_total)}"
+        f"; {human_bytes(result.memory_free)} of {human_bytes(result.memory_total)} free"
         if result.memory_total
         else ""
     )

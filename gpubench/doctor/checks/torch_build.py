@@ -36,11 +36,16 @@ def check_torch_importable(facts: Facts) -> list[Finding]:
     """torch must be installed and import cleanly (the probe imports it in a separate process)."""
     torch = facts.torch
     if torch_ok(facts):
-        where = f" from {torch.file.rsplit('/torch/', 1)[0]}" if torch.file else ""
-        seconds = f" (import {torch.import_seconds:.1f} s)" if torch.import_seconds else ""
-        build = f"CUDA {torch.cuda} build" if torch.cuda else "ROCm build" if torch.hip else ""
-        label = f"{torch_label(facts)}" + (f", {build}" if build else "")
-        return [ok("torch", f"{label}{where}{seconds}", version=torch.version, file=torch.file)]
+        seconds = f", imports in {torch.import_seconds:.1f} s" if torch.import_seconds else ""
+        build = (
+            f"CUDA {torch.cuda} build"
+            if torch.cuda
+            else f"ROCm {torch.hip} build"
+            if torch.hip
+            else "CPU build"
+        )
+        title = f"{torch_label(facts)} ({build}){seconds}"
+        return [ok("torch", title, version=torch.version, file=torch.file)]
     if torch.status == "missing":
         return [
             Finding(
