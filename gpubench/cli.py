@@ -23,7 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
-stderr = Console(stderr=True, highlight=False)
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -277,9 +277,26 @@ def compare(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage errors are one line, Ctrl-C exits 130."""
+    if len(sys.argv) == 1:
+        sys.argv.append("--help")
     try:
-        app()
-    except KeyboardInterrupt:
+        code = app(standalone_mode=False)
+    except typer.Exit as exit_:
+        code = exit_.exit_code
+    except (KeyboardInterrupt, typer.Abort):
         stderr.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)
+    except Exception as error:
+        if not _is_usage_error(error):
+            raise
+        context = getattr(error, "ctx", None)
+        command = context.command_path if context is not None else "gpubench"
+        stderr.print(f"[bold red]error:[/] {error.format_message()} (see {command} --help)")  # type: ignore[attr-defined]
+        sys.exit(EXIT_USAGE)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _is_usage_error(error: Exception) -> bool:
+    """Typer's (click's) parse errors carry exit code 2; they get one line, not a panel."""
+    return getattr(error, "exit_code", None) == EXIT_USAGE and hasattr(error, "format_message")

@@ -140,7 +140,7 @@ def run_sweep_command(
     from gpubench.report.summary import summary_sentences
 
     console = console or Console(highlight=False)
-    err = Console(stderr=True, highlight=False)
+    err = Console(stderr=True, highlight=False, soft_wrap=True)
     if resume:
         run_dir = Path(resume)
         try:

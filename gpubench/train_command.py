@@ -28,7 +28,9 @@ def run_train_command(
         settings["batch_size"] = str(parse_count(batch_size, option="--batch-size"))
     config = resolve_config(spec, settings)
     steps = parse_count(iters, option="--iters") if iters is not None else config["max_iters"]
-    (device_name,) = resolve_devices(device)[:1] or [device]
+    if "," in device or device == "auto":
+        raise UsageError(f"--device {device!r}: train uses one device, e.g. cpu or cuda:0")
+    (device_name,) = resolve_devices(device)
     source, _ = resolve_source(data, allow_synthetic_fallback=False)
     dataset = build_dataset(source, min_length=config["block_size"] + 1)
 

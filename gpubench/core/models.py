@@ -104,6 +104,8 @@ def load_model(name_or_path: str) -> ModelSpec:
 def parse_value(key: str, text: str, default: Any) -> Any:
     """Convert ``text`` to the type of ``default`` (the config's own type decides)."""
     kind = type(default)
+    if default is None:
+        return text
     try:
         if kind is bool:
             lowered = text.strip().lower()
@@ -120,7 +122,7 @@ def parse_value(key: str, text: str, default: Any) -> Any:
         if kind is float:
             return float(text)
         return kind(text)
-    except ValueError:
+    except (ValueError, TypeError):
         expected = {bool: "true or false", int: "a whole number", float: "a number"}.get(
             kind, kind.__name__
         )

@@ -31,9 +31,18 @@ def describe_models(vocab_size: int = CORPUS_VOCAB) -> list[dict[str, Any]]:
     return rows
 
 
+def _architecture(config: dict[str, Any]) -> str:
+    if "n_layer" in config:
+        return f"{config['n_layer']}L {config['n_head']}H {config['n_embd']}d"
+    if "n_embd" in config:
+        return f"{config['n_embd']}d + pos"
+    return "lookup"
+
+
 def render_models(
     rows: list[dict[str, Any]], *, json_output: bool, console: Console | None = None
-) -> None:  # noqa: E501
+) -> None:
+    """The models as a table (or JSON): exact parameter counts and lecture defaults."""
     console = console or Console()
     if json_output:
         console.print_json(json.dumps({"schema": "gpubench.models/1", "models": rows}))
@@ -41,27 +50,18 @@ def render_models(
     table = Table(
         title=f"Reference models (vocabulary {rows[0]['vocab_size']})", title_justify="left"
     )
-    table.add_column("model", style="bold")
-    table.add_column("parameters", justify="right")
-    table.add_column("batch", justify="right")
-    table.add_column("block", justify="right")
-    table.add_column("lr", justify="right")
-    table.add_column("max_iters", justify="right")
-    table.add_column("architecture")
+    for name, justify in (("model", "left"), ("parameters", "right"), ("batch", "right"),
+                          ("block", "right"), ("lr", "right"), ("iters", "right"),
+                          ("shape", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=name in ("model", "parameters"))  # type: ignore[arg-type]
     for row in rows:
         d = row["defaults"]
-        shape = {k: v for k, v in d.items() if k in ("n_layer", "n_head", "n_embd", "dropout")}
         table.add_row(
-            row["name"],
-            f"{row['parameters']:,}",
-            str(d["batch_size"]),
-            str(d["block_size"]),
-            f"{d['learning_rate']:g}",
-            str(d["max_iters"]),
-            ", ".join(f"{k}={v}" for k, v in shape.items()) or "embedding table",
-        )
+            row["name"], f"{row['parameters']:,}", str(d["batch_size"]), str(d["block_size"]),
+            f"{d['learning_rate']:g}", str(d["max_iters"]), _architecture(d),
+        )  # fmt: skip
     console.print(table)
-    console.print(
-        f"Model files: {rows[0]['path'].rsplit('/', 1)[0]}  ·  variants: "
-        f"{', '.join(rows[0]['variants'])}  ·  override with --set KEY=VALUE"
-    )
+    folder = rows[0]["path"].rsplit("/", 1)[0]
+    variants = "; ".join(f"{row['name']}: {', '.join(row['variants'])}" for row in rows)
+    console.print(f"Variants: {variants}")
+    console.print(f"Model files: {folder} · override settings with --set KEY=VALUE")

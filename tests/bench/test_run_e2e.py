@@ -48,7 +48,9 @@ def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, tex
     results = load_results(run_dir)
     assert results.status == "complete"
     (cell,) = results.cells
-    assert cell.status == "ok" and cell.n_params == 27 * 27  # vocabulary of the text
+    assert (
+        cell.status == "ok" and cell.n_params == 29 * 29
+    )  # vocabulary of the text: 26 letters, space, ".", newline
     assert cell.phases.step.n_steps_measured >= 10
     estimates = {(e.iters, e.protocol): e for e in results.estimates[cell.key.id]}
     assert estimates[(300, "lecture")].measured  # cheap: run for real within the budget
@@ -80,10 +82,20 @@ def test_json_output_names_the_results_file(tmp_path, text_file):
 @pytest.mark.parametrize(
     "args",
     [
-        ["--iters", "0"], ["--iters", "-5"], ["--iters", "abc"], ["--iters", "1,,2"],
-        ["--iters", ""], ["--models", "nosuch"], ["--devices", "cuda"], ["--devices", "tpu"],
-        ["--variant", "turbo"], ["--protocol", "fastest"], ["--set", "colour=red"],
-        ["--set", "n_embd=abc"], ["--data", "/no/such/file.txt"], ["--resume", "/tmp"],
+        ["--iters", "0"],
+        ["--iters", "-5"],
+        ["--iters", "abc"],
+        ["--iters", "1,,2"],
+        ["--iters", ""],
+        ["--models", "nosuch"],
+        ["--devices", "cuda"],
+        ["--devices", "tpu"],
+        ["--variant", "turbo"],
+        ["--protocol", "fastest"],
+        ["--set", "colour=red"],
+        ["--set", "n_embd=abc"],
+        ["--data", "/no/such/file.txt"],
+        ["--resume", "/tmp"],
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, tmp_path):
