@@ -1,36 +1,29 @@
 """Collect the facts: the only part of the doctor that looks at the machine.
 
 Cheap, safe facts (files under /proc, /sys and /dev, metadata on sys.path, conda-meta, psutil)
-are read here; anything that imports torch, talks to the driver or runs kernels happens in worker
-processes with a deadline (see workers.py), started first so they overlap with the rest.
-Every collector is guarded: a failure becomes a line in ``probe_errors``, never an exception.
+are read in this process by machine.py; anything that imports torch, talks to the driver or runs
+kernels happens in worker processes with a deadline (see workers.py), started first so they
+overlap with the rest. Every reader is guarded: a failure becomes a line in ``probe_errors``,
+never an exception.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import os
-import platform
-import re
-import shutil
-import site
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 from gpubench import __version__
-from gpubench.doctor.conda_meta import classify_channel, read_conda_meta
+from gpubench.doctor.conda_meta import read_conda_meta
 from gpubench.doctor.facts import (
-    CondaFacts,
     CpuFacts,
     CudaToolkitFacts,
     EnvironmentFacts,
     Facts,
-    LibraryPathEntry,
     NvidiaSystemFacts,
     NvmlFacts,
     PlatformFacts,
@@ -39,29 +32,23 @@ from gpubench.doctor.facts import (
     TorchFacts,
     build_dataclass,
 )
+from gpubench.doctor.machine import (
+    collect_cpu,
+    collect_environment,
+    collect_library_path,
+    collect_nvidia_system,
+    collect_platform,
+    conda_torch_records,
+    find_nvcc,
+    find_torch_distributions,
+    finish_toolkit,
+    start_nvcc_version,
+)
 from gpubench.doctor.redact import allowed_environment
 from gpubench.doctor.smoke import start_smoke
 from gpubench.doctor.workers import Worker, WorkerOutcome
 
 T = TypeVar("T")
-
-# Where distributions put the NVIDIA user-space libraries (Debian/Ubuntu, RHEL, generic, WSL).
-LIBRARY_DIRS = (
-    "/usr/lib/x86_64-linux-gnu",
-    "/usr/lib/aarch64-linux-gnu",
-    "/usr/lib64",
-    "/usr/lib",
-    "/lib/x86_64-linux-gnu",
-    "/usr/local/nvidia/lib64",
-    "/usr/lib/wsl/lib",
-)
-WSL_LIBRARY_DIR = "/usr/lib/wsl/lib"
-KERNEL_MODULES_OF_INTEREST = ("nvidia", "nvidia_uvm", "nvidia_drm", "nvidia_modeset", "nouveau")
-CUDA_LIBRARY_PATTERN = re.compile(
-    r"^lib(cudart|cublas|cublasLt|cudnn\w*|nccl|cusparse|cufft|curand|cusolver|nvJitLink|nvrtc|"
-    r"cuda|nvidia-ml)\.so(\.\d+)*$"
-)
-TORCH_COMPANIONS = ("torchvision", "torchaudio")
 
 
 def guarded(errors: list[str], what: str, collect: Callable[[], T], default: T) -> T:
@@ -71,338 +58,6 @@ def guarded(errors: list[str], what: str, collect: Callable[[], T], default: T) 
     except Exception as error:
         errors.append(f"{what}: {type(error).__name__}: {error}")
         return default
-
-
-def _read_text(path: str | Path) -> str | None:
-    try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-
-
-# --- platform and environment ----------------------------------------------------------------
-
-
-def detect_wsl(release: str) -> int | None:
-    lowered = release.lower()
-    if "microsoft" not in lowered:
-        return None
-    return 2 if ("wsl2" in lowered or "microsoft-standard" in lowered) else 1
-
-
-def detect_container(environ: Mapping[str, str]) -> str | None:
-    if Path("/.dockerenv").exists():
-        return "docker"
-    if Path("/run/.containerenv").exists():
-        return "podman"
-    if environ.get("KUBERNETES_SERVICE_HOST"):
-        return "kubernetes"
-    cgroup = _read_text("/proc/1/cgroup") or ""
-    for marker, name in (
-        ("kubepods", "kubernetes"),
-        ("docker", "docker"),
-        ("libpod", "podman"),
-        ("containerd", "containerd"),
-        ("lxc", "lxc"),
-    ):
-        if marker in cgroup:
-            return name
-    value = environ.get("container")
-    return value or None
-
-
-def collect_platform(environ: Mapping[str, str]) -> PlatformFacts:
-    release = platform.release()
-    distro = ""
-    os_release = _read_text("/etc/os-release") or ""
-    match = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', os_release, re.M)
-    if match:
-        distro = match.group(1)
-    elif platform.system() == "Darwin":
-        distro = f"macOS {platform.mac_ver()[0]}"
-    elif platform.system() == "Windows":
-        distro = f"Windows {platform.version()}"
-    return PlatformFacts(
-        system=platform.system(),
-        release=release,
-        machine=platform.machine(),
-        distro=distro,
-        python_version=platform.python_version(),
-        python_executable=sys.executable,
-        wsl=detect_wsl(release) if platform.system() == "Linux" else None,
-        container=detect_container(environ) if platform.system() == "Linux" else None,
-    )
-
-
-def collect_environment(environ: Mapping[str, str]) -> EnvironmentFacts:
-    if (Path(sys.prefix) / "conda-meta").is_dir():
-        kind = "conda"
-    elif sys.prefix != sys.base_prefix:
-        kind = "venv"
-    else:
-        kind = "system"
-    return EnvironmentFacts(
-        kind=kind,
-        prefix=sys.prefix,
-        base_prefix=sys.base_prefix,
-        conda_prefix=environ.get("CONDA_PREFIX") or None,
-        user_site=site.getusersitepackages() if hasattr(site, "getusersitepackages") else None,
-        user_site_enabled=bool(site.ENABLE_USER_SITE),
-    )
-
-
-# --- torch distributions ---------------------------------------------------------------------
-
-
-def _metadata_version(metadata_dir: Path) -> str:
-    for name in ("METADATA", "PKG-INFO"):
-        text = _read_text(metadata_dir / name)
-        if text:
-            match = re.search(r"^Version:\s*(\S+)", text, re.M)
-            if match:
-                return match.group(1)
-    stem = metadata_dir.name.rsplit(".", 1)[0]  # torch-2.13.0+cpu.dist-info -> torch-2.13.0+cpu
-    return stem.split("-", 1)[1] if "-" in stem else ""
-
-
-def _scope(entry: Path, user_site: str | None, pythonpath: list[str]) -> str:
-    resolved = str(entry)
-    if user_site and resolved == str(Path(user_site).resolve()):
-        return "user"
-    if resolved in pythonpath:
-        return "pythonpath"
-    if resolved.startswith(str(Path(sys.prefix).resolve())):
-        return "env"
-    return "other"
-
-
-def find_torch_distributions(
-    search_path: Iterable[str], *, user_site: str | None, pythonpath: Iterable[str] = ()
-) -> tuple[list[TorchDistribution], dict[str, str]]:
-    """Every torch on ``search_path`` (metadata and/or package), and torch's companions."""
-    resolved_pythonpath = [str(Path(entry).resolve()) for entry in pythonpath if entry]
-    found: list[TorchDistribution] = []
-    companions: dict[str, str] = {}
-    seen: set[str] = set()
-    for raw in search_path:
-        entry = Path(raw or ".").resolve()
-        if str(entry) in seen or not entry.is_dir():
-            continue
-        seen.add(str(entry))
-        scope = _scope(entry, user_site, resolved_pythonpath)
-        package_present = (entry / "torch" / "__init__.py").is_file()
-        metadata = sorted(entry.glob("torch-*.dist-info")) + sorted(entry.glob("torch-*.egg-info"))
-        for metadata_dir in metadata:
-            installer = (_read_text(metadata_dir / "INSTALLER") or "").strip()
-            found.append(
-                TorchDistribution(
-                    name="torch",
-                    version=_metadata_version(metadata_dir),
-                    location=str(entry),
-                    installer=installer,
-                    scope=scope,
-                    metadata_path=str(metadata_dir),
-                    package_present=package_present,
-                )
-            )
-        if package_present and not metadata:
-            found.append(TorchDistribution(location=str(entry), scope=scope, installer=""))
-        for companion in TORCH_COMPANIONS:
-            if companion in companions:
-                continue
-            for metadata_dir in sorted(entry.glob(f"{companion}-*.dist-info")):
-                companions[companion] = _metadata_version(metadata_dir)
-    return found, companions
-
-
-def conda_torch_records(conda: CondaFacts) -> list[TorchDistribution]:
-    return [
-        TorchDistribution(
-            name="pytorch",
-            version=package.version,
-            location=conda.prefix,
-            installer="conda",
-            scope="conda-meta",
-            metadata_path=str(Path(conda.prefix) / "conda-meta" / f"{package.record_id}.json"),
-            channel=classify_channel(package.channel).label,
-        )
-        for package in conda.packages
-        if package.name == "pytorch"
-    ]
-
-
-# --- NVIDIA traces outside NVML --------------------------------------------------------------
-
-
-def _loaded_modules() -> list[str]:
-    text = _read_text("/proc/modules")
-    if text is not None:
-        names = {line.split(" ", 1)[0] for line in text.splitlines() if line}
-    else:
-        names = {name for name in KERNEL_MODULES_OF_INTEREST if Path("/sys/module", name).is_dir()}
-    return [name for name in KERNEL_MODULES_OF_INTEREST if name in names]
-
-
-def _pci_nvidia_gpus() -> list[str]:
-    found = []
-    for device in sorted(Path("/sys/bus/pci/devices").glob("*")):
-        vendor = (_read_text(device / "vendor") or "").strip()
-        device_class = (_read_text(device / "class") or "").strip()
-        if vendor == "0x10de" and device_class.startswith("0x03"):  # display controllers
-            device_id = (_read_text(device / "device") or "").strip().removeprefix("0x")
-            found.append(f"{device.name} 10de:{device_id}")
-    return found
-
-
-def _proc_driver_version() -> str | None:
-    text = _read_text("/proc/driver/nvidia/version")
-    if not text:
-        return None
-    match = re.search(r"Kernel Module.*?\s(\d+\.\d+(?:\.\d+)?)\s", text)
-    return match.group(1) if match else text.splitlines()[0].strip()
-
-
-def collect_nvidia_system(wsl: int | None) -> NvidiaSystemFacts:
-    nodes = sorted(str(path) for path in Path("/dev").glob("nvidia*"))
-    nodes += [node for node in ("/dev/dxg", "/dev/kfd") if Path(node).exists()]
-    nvml_libraries: list[str] = []
-    shadowing: list[str] = []
-    for directory in LIBRARY_DIRS:
-        base = Path(directory)
-        if not base.is_dir():
-            continue
-        nvml_libraries += sorted(str(path) for path in base.glob("libnvidia-ml.so*"))
-        if wsl and directory != WSL_LIBRARY_DIR:
-            for pattern in ("libcuda.so*", "libnvidia-ml.so*"):
-                shadowing += sorted(str(path) for path in base.glob(pattern))
-    return NvidiaSystemFacts(
-        device_nodes=nodes,
-        pci_gpus=_pci_nvidia_gpus(),
-        kernel_modules=_loaded_modules(),
-        proc_driver_version=_proc_driver_version(),
-        nvml_libraries=nvml_libraries,
-        wsl_shadowing_libraries=shadowing,
-    )
-
-
-# --- CPU, toolkit, library path --------------------------------------------------------------
-
-
-def _cgroup_cpu_limit() -> float | None:
-    text = _read_text("/sys/fs/cgroup/cpu.max")  # cgroup v2: "<quota> <period>" or "max ..."
-    if text:
-        quota, _, period = text.strip().partition(" ")
-        if quota != "max" and period:
-            return int(quota) / int(period)
-        return None
-    quota_text = _read_text("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")  # cgroup v1
-    period_text = _read_text("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
-    if quota_text and period_text and int(quota_text) > 0:
-        return int(quota_text) / int(period_text)
-    return None
-
-
-def _cpu_model() -> str:
-    text = _read_text("/proc/cpuinfo") or ""
-    match = re.search(r"^(model name|Hardware|Processor)\s*:\s*(.+)$", text, re.M)
-    if match:
-        return match.group(2).strip()
-    return platform.processor() or platform.machine()
-
-
-def collect_cpu() -> CpuFacts:
-    import psutil
-
-    facts = CpuFacts(
-        model=_cpu_model(),
-        physical_cores=psutil.cpu_count(logical=False),
-        logical_cores=psutil.cpu_count(logical=True),
-    )
-    affinity = getattr(psutil.Process(), "cpu_affinity", None)
-    if affinity is not None:
-        with contextlib.suppress(OSError, psutil.Error):
-            facts.usable_cores = len(affinity())
-    try:
-        frequency = psutil.cpu_freq()
-    except (OSError, NotImplementedError, FileNotFoundError):
-        frequency = None
-    if frequency is not None:
-        facts.frequency_mhz = round(frequency.current, 1) or None
-        facts.max_frequency_mhz = round(frequency.max, 1) or None
-    governor = _read_text("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor")
-    facts.governor = governor.strip() if governor else None
-    facts.cgroup_cpu_limit = _cgroup_cpu_limit()
-    return facts
-
-
-def find_nvcc(environ: Mapping[str, str]) -> str | None:
-    cuda_home = environ.get("CUDA_HOME") or environ.get("CUDA_PATH")
-    candidates = [shutil.which("nvcc", path=environ.get("PATH"))]
-    if cuda_home:
-        candidates.append(str(Path(cuda_home) / "bin" / "nvcc"))
-    candidates.append("/usr/local/cuda/bin/nvcc")
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file():
-            return candidate
-    return None
-
-
-def start_nvcc_version(nvcc: str | None) -> subprocess.Popen[str] | None:
-    if nvcc is None:
-        return None
-    try:
-        return subprocess.Popen(
-            [nvcc, "--version"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
-    except OSError:
-        return None
-
-
-def finish_toolkit(
-    nvcc: str | None,
-    process: subprocess.Popen[str] | None,
-    environ: Mapping[str, str],
-    timeout: float,
-) -> CudaToolkitFacts:
-    version = None
-    if process is not None:
-        try:
-            output, _ = process.communicate(timeout=timeout)
-            match = re.search(r"release (\d+\.\d+)", output or "")
-            version = match.group(1) if match else None
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.communicate()
-    resolved = str(Path(nvcc).resolve()) if nvcc else None
-    return CudaToolkitFacts(
-        nvcc_path=resolved,
-        nvcc_version=version,
-        cuda_home=environ.get("CUDA_HOME") or environ.get("CUDA_PATH") or None,
-    )
-
-
-def collect_library_path(environ: Mapping[str, str]) -> list[LibraryPathEntry]:
-    entries = []
-    for raw in (environ.get("LD_LIBRARY_PATH") or "").split(os.pathsep):
-        if not raw:
-            continue
-        directory = Path(raw)
-        libraries: list[str] = []
-        if directory.is_dir():
-            try:
-                libraries = sorted(
-                    item.name
-                    for item in directory.iterdir()
-                    if CUDA_LIBRARY_PATTERN.match(item.name)
-                )
-            except OSError:
-                libraries = []
-        entries.append(LibraryPathEntry(path=raw, cuda_libraries=libraries[:12]))
-    return entries
 
 
 # --- worker results -> facts -----------------------------------------------------------------

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gpubench.doctor.explain import LOG_PATTERNS, ExplainContext, explain_text
+from gpubench.doctor.explain import ExplainContext, explain_text
+from gpubench.doctor.log_patterns import LOG_PATTERNS
 from tests.doctor.conftest import LOGS
 
 

@@ -13,12 +13,8 @@ import pytest
 from gpubench.doctor.checks import run_checks
 from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Severity
-from gpubench.doctor.probe import (
-    collect_facts,
-    collect_library_path,
-    detect_wsl,
-    find_torch_distributions,
-)
+from gpubench.doctor.machine import collect_library_path, detect_wsl, find_torch_distributions
+from gpubench.doctor.probe import collect_facts
 from gpubench.doctor.protocol import parse_output
 from gpubench.doctor.workers import PACKAGE_ROOT, Worker, run_worker
 

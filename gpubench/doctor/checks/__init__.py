@@ -11,13 +11,10 @@ import traceback
 from collections.abc import Callable, Sequence
 
 from gpubench.doctor.checks.driver import (
-    check_container_gpu,
     check_cuda_init,
-    check_cuda_visible_devices,
     check_driver_library_mismatch,
     check_driver_supports_torch,
     check_nvidia_driver,
-    check_wsl,
 )
 from gpubench.doctor.checks.environment import (
     check_conda_channel_mix,
@@ -35,6 +32,11 @@ from gpubench.doctor.checks.torch_build import (
     check_rocm,
     check_torch_cpu_build,
     check_torch_importable,
+)
+from gpubench.doctor.checks.visibility import (
+    check_container_gpu,
+    check_cuda_visible_devices,
+    check_wsl,
 )
 from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Finding, Severity
