@@ -218,13 +218,50 @@ def test_help_does_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO_ROOT, timeout=60)
 
 
-def test_doctor_subprocess_no_smoke():
-    result = run_gpubench("doctor", "--no-smoke")
+def test_doctor_subprocess_no_smoke_never_imports_torch_itself():
+    """The real CLI in a real process; afterwards torch must not be in the doctor's own modules."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['gpubench', 'doctor', '--no-smoke']\n"
+        "try:\n"
+        "    runpy.run_module('gpubench', run_name='__main__')\n"
+        "except SystemExit as stop:\n"
+        "    status = stop.code\n"
+        "leaked = sorted(name for name in sys.modules if name == 'torch' or name.startswith(\n"
+        "    ('gpubench.bench', 'gpubench.report')))\n"
+        "print('LEAKED', leaked, file=sys.stderr)\n"
+        "sys.exit(status)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=120
+    )
     assert result.returncode in (0, 1), result.stderr
+    assert "LEAKED []" in result.stderr
     assert result.stdout.startswith("gpubench doctor · ")
     assert "skipped (--no-smoke)" in result.stdout
     assert "Verdict: " in result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_the_doctor_package_imports_nothing_above_it():
+    import ast
+
+    doctor = REPO_ROOT / "gpubench" / "doctor"
+    for path in doctor.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                assert not name.startswith(("gpubench.bench", "gpubench.report", "gpubench.cli")), (
+                    path,
+                    name,
+                )
+                if name == "torch" or name.startswith("torch."):  # only the worker processes
+                    assert path.name in ("torch_probe.py", "smoke.py"), path
 
 
 def test_must_show_conda_clobber_and_channel_mix(tmp_path):
