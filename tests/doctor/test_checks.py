@@ -157,3 +157,12 @@ def test_rocm_builds_are_reported_as_such():
     assert "/dev/kfd is missing" in finding.detail
     all_codes = {item.code for item in run_checks(facts)}
     assert "torch-cpu-build" not in all_codes and "cudnn" not in all_codes
+
+
+def test_cpu_build_of_a_release_newer_than_the_tables():
+    facts = facts_of("cpu_only_laptop")
+    facts.torch.version = "2.16.0.dev20270101+cpu"
+    (finding,) = [item for item in run_checks(facts) if item.code == "torch-cpu-build"]
+    assert finding.fix[0].startswith(
+        "python -m pip install torch --index-url https://download.pytorch.org/whl/cu"
+    )

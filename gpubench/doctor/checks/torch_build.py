@@ -105,10 +105,12 @@ def check_torch_cpu_build(facts: Facts) -> list[Finding]:
     fix: tuple[str, ...]
     if not nvidia_gpu_visible(facts):
         variants = advice.release_variants(rules.release_of(facts.torch.version or ""))
-        pin = rules.public_version(facts.torch.version or "")
+        spec = f"torch=={rules.public_version(facts.torch.version or '')}"
+        if not variants:  # a release newer than the tables: the newest known builds, unpinned
+            variants = advice.release_variants(rules.TORCH_RELEASES[0].release)
+            spec = "torch"
         fix = tuple(
-            f"python -m pip install torch=={pin} --index-url {rules.wheel_index_url(variant)}"
-            f"  # {note}"
+            f"python -m pip install {spec} --index-url {rules.wheel_index_url(variant)}  # {note}"
             for variant, note in variants
         )
         return [
