@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -16,40 +15,12 @@ from gpubench.bench.metadata import collect_metadata
 from gpubench.bench.plan import SweepPlan, build_plan, new_run_dir
 from gpubench.bench.results import RunResults, load_results, save_results
 from gpubench.core.data import TextSource, read_text_file, resolve_source
+from gpubench.doctor import fast_verdict
+from gpubench.doctor.verdict import Verdict
 from gpubench.errors import UsageError
 
 
-@dataclass
-class TorchVerdict:
-    """The run's one-line verdict when the doctor is unavailable: torch's own facts."""
-
-    kind: str
-    line: str
-    cuda_devices: list[str]
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-def fast_verdict() -> Any:
-    """The doctor's fast checks (no smoke test), or torch's own facts without it."""
-    try:
-        from gpubench.doctor import fast_verdict as doctor_verdict
-    except ImportError:
-        doctor_verdict = None
-    if doctor_verdict is not None:
-        return doctor_verdict()
-    import torch
-
-    if torch.cuda.is_available():
-        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        return TorchVerdict(
-            "cuda-ready", f"CUDA ready: {', '.join(names)}, torch {torch.__version__}",
-            [f"cuda:{i}" for i in range(len(names))],
-        )  # fmt: skip
-    why = "torch is a CPU build" if torch.version.cuda is None else "no CUDA device is usable"
-    return TorchVerdict("cpu-only", f"CPU only: {why} (torch {torch.__version__})", [])
-
-
-def available_from(verdict: Any) -> list[str]:
+def available_from(verdict: Verdict) -> list[str]:
     """Devices to sweep: the CPU plus the CUDA devices the doctor found usable (and MPS)."""
     import torch
 
@@ -185,7 +156,7 @@ def run_sweep_command(
 
 
 def new_results(
-    run_dir: Path, plan: SweepPlan, verdict: Any, argv: list[str], warning: str | None
+    run_dir: Path, plan: SweepPlan, verdict: Verdict, argv: list[str], warning: str | None
 ) -> RunResults:
     """An empty results record with the settings, metadata and warnings of this run."""
     results = RunResults(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from gpubench import __version__
+from gpubench.doctor.verdict import Verdict
 
 
 def cpu_model() -> str:
@@ -38,12 +39,12 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def collect_metadata(verdict: Any, argv: list[str]) -> dict[str, Any]:
+def collect_metadata(verdict: Verdict, argv: list[str]) -> dict[str, Any]:
     """Versions, hardware and settings that decide what the numbers mean."""
     import psutil
     import torch
 
-    facts = verdict.to_dict() if hasattr(verdict, "to_dict") else dict(verdict.facts)
+    facts = verdict.to_dict()
     memory = psutil.virtual_memory()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
