@@ -9,8 +9,9 @@ Model-file contract as in bigram.py; imports only torch.
 Variant ``fast`` is the same network done the way one would in production: the per-head
 key/query/value projections fused into one Linear (its weight is their concatenation) and
 ``scaled_dot_product_attention`` with the causal flag, attention dropout and the lecture's
-scale kept. It is converted from a freshly built reference model, so under the same seed both
-variants start from identical weights and consume the random stream identically.
+scale kept (on CPU in training, an equivalent blocked attention: see the notes further down).
+It is converted from a freshly built reference model, so under the same seed both variants
+start from identical weights.
 """
 
 import torch
@@ -146,19 +147,76 @@ class GPTLanguageModel(nn.Module):
         return idx
 
 
+# --- variant "fast" -------------------------------------------------------------------------
+# Measured on a 2-core AVX-512 CPU without AMX (torch 2.13, lecture width, see benchmarks/):
+# the step's time outside the matmuls goes to drawing dropout masks (bernoulli_ costs ~10 ns
+# per element there, serially) and to page-faulting attention-score tensors too large for
+# the allocator to reuse. With attention dropout, SDPA on CPU takes its math path and is no
+# faster than the lecture's per-head loop, so on CPU in training the fast variant computes
+# the same attention in blocks with a cheaper, equally exact mask; elsewhere it calls SDPA.
+
+SCORE_BLOCK_BYTES = 16 * 2**20  # glibc hands blocks above 32 MiB back to the OS on free
+
+
+def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
+    """Bernoulli(1 - p) mask from 32-bit random lanes, two per 64-bit draw of torch's RNG.
+
+    Same distribution as ``nn.Dropout``'s (to 2**-32) at about a seventh of the cost on CPU;
+    seeded by ``torch.manual_seed`` like everything else.
+    """
+    n = shape.numel()
+    bits = torch.randint(-(2**63), 2**63 - 1, ((n + 1) // 2,), dtype=torch.int64, device=device)
+    threshold = round((1.0 - p) * 2**32) - 2**31  # lanes are uniform on [-2**31, 2**31)
+    return bits.view(torch.int32)[:n].view(shape) < threshold
+
+
+class FastDropout(nn.Module):
+    """``nn.Dropout`` with the cheaper CPU mask; CUDA keeps PyTorch's fused dropout kernel."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training or self.p == 0.0:
+            return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
+        return (x * keep_mask(x.shape, self.p, x.device)).mul_(1.0 / (1.0 - self.p))
+
+
+def blocked_causal_attention(q, k, v, dropout: float, scale: float) -> torch.Tensor:
+    """softmax(q·kᵀ·scale + causal mask), dropout on the weights, times v; as the lecture.
+
+    Batch elements go in blocks whose (block·nh, T, T) scores stay under SCORE_BLOCK_BYTES,
+    so the allocator reuses them step after step instead of faulting fresh pages in.
+    """
+    B, nh, T, hs = q.shape  # (B, nh, T, hs)
+    causal = torch.full((T, T), float("-inf"), device=q.device).triu_(1)  # 0 on and below
+    rows = max(1, SCORE_BLOCK_BYTES // (nh * T * T * q.element_size()))
+    outs = []
+    for qb, kb, vb in zip(q.split(rows), k.split(rows), v.split(rows), strict=True):
+        n = qb.shape[0] * nh
+        att = torch.baddbmm(causal, qb.reshape(n, T, hs), kb.reshape(n, T, hs).mT, alpha=scale)
+        att = att.softmax(dim=-1)  # (n, T, T)
+        att = att * keep_mask(att.shape, dropout, att.device)
+        outs.append(torch.bmm(att, vb.reshape(n, T, hs)).view(-1, nh, T, hs))
+    return torch.cat(outs).mul_(1.0 / (1.0 - dropout))  # dropout's rescale, on the small side
+
+
 class CausalSelfAttention(nn.Module):
-    """All heads at once: one fused QKV projection and scaled_dot_product_attention."""
+    """All heads at once: one fused QKV projection, then scaled_dot_product_attention."""
 
     def __init__(self, qkv: nn.Linear, proj: nn.Linear, n_head: int, dropout: float):
         super().__init__()
         self.qkv = qkv  # (C -> 3C): rows are [queries of all heads; keys; values], no bias
         self.proj = proj
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = FastDropout(dropout)
         self.n_head = n_head
         self.attn_dropout = dropout
 
     @classmethod
-    def from_reference(cls, mha: MultiHeadAttention) -> CausalSelfAttention:
+    def from_reference(cls, mha: MultiHeadAttention) -> "CausalSelfAttention":
         """Fuse a reference block's per-head projections; shares proj, copies q/k/v weights."""
         weight = torch.cat(
             [
@@ -177,25 +235,30 @@ class CausalSelfAttention(nn.Module):
 
     def forward(self, x):
         B, T, C = x.shape
+        hs = C // self.n_head
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
-        out = F.scaled_dot_product_attention(  # (B, nh, T, hs)
-            q,
-            k,
-            v,
-            dropout_p=self.attn_dropout if self.training else 0.0,
-            is_causal=True,
-            scale=(C // self.n_head) ** -0.5,
-        )
+        q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
+        dropout = self.attn_dropout if self.training else 0.0
+        if dropout > 0.0 and x.device.type == "cpu":  # SDPA would take its slow math path
+            out = blocked_causal_attention(q, k, v, dropout, hs**-0.5)
+        else:
+            out = F.scaled_dot_product_attention(  # (B, nh, T, hs)
+                q, k, v, dropout_p=dropout, is_causal=True, scale=hs**-0.5
+            )
         out = out.transpose(1, 2).reshape(B, T, C)  # heads side by side, as torch.cat did
         return self.dropout(self.proj(out))
 
 
-def build(config: dict, vocab_size: int, variant: str = "reference") -> nn.Module:
-    model = GPTLanguageModel(vocab_size, config)
-    if variant == "fast":
-        for block in model.blocks:
-            block.sa = CausalSelfAttention.from_reference(block.sa)
-    elif variant != "reference":
-        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+def to_fast(model: GPTLanguageModel) -> GPTLanguageModel:
+    """Turn a reference model into the fast variant in place; the parameters stay the same."""
+    for block in model.blocks:
+        block.sa = CausalSelfAttention.from_reference(block.sa)
+        block.ffwd.net[3] = FastDropout(block.ffwd.net[3].p)
     return model
+
+
+def build(config: dict, vocab_size: int, variant: str = "reference") -> nn.Module:
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    model = GPTLanguageModel(vocab_size, config)
+    return to_fast(model) if variant == "fast" else model
