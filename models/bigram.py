@@ -3,11 +3,17 @@
 Model-file contract: CONFIG, build(config, vocab_size) -> module with
 forward(idx, targets=None) -> (logits, loss) and generate(idx, max_new_tokens) -> idx.
 This file imports only torch.
+
+Variant ``fast`` builds the same module: the forward pass is one table lookup, with nothing
+to fuse. It exists so that a sweep over variants runs every model; what differs in the
+fast variant is the training loop's fused AdamW.
 """
 
 import torch
 import torch.nn as nn
 from torch.nn import functional as F
+
+VARIANTS = ("reference", "fast")
 
 CONFIG = {
     "batch_size": 32,
@@ -42,5 +48,8 @@ class BigramLanguageModel(nn.Module):
         return idx
 
 
-def build(config: dict, vocab_size: int) -> nn.Module:
+def build(config: dict, vocab_size: int, variant: str = "reference") -> nn.Module:
+    """Both variants build the same module (see VARIANTS)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     return BigramLanguageModel(vocab_size, config["block_size"])
