@@ -1,0 +1,218 @@
+"""The fast variant: same parameters, same start, same trajectory as the reference; its CPU
+attention and dropout keep the lecture's semantics; bf16, fused AdamW and compile choices."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from gpubench.core import training
+from gpubench.core.data import TextSource, build_dataset
+from gpubench.core.models import count_parameters, load_model, parse_overrides, resolve_config
+from gpubench.core.training import TrainingSession, autocast_dtype, optimizer_options
+from tests.conftest import TINY_GPT_OVERRIDES, make_tiny_text
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+VOCAB = 65
+CPU = torch.device("cpu")
+
+
+def _session(
+    variant: str, *, steps: int = 0, compile_model: bool = False, **extra: str
+) -> TrainingSession:
+    spec = load_model("gpt")
+    config = resolve_config(spec, parse_overrides(TINY_GPT_OVERRIDES) | extra)
+    dataset = build_dataset(TextSource(label="tiny", text=make_tiny_text()), min_length=17)
+    session = TrainingSession(
+        spec, config, dataset, "cpu", variant=variant, compile_model=compile_model
+    )
+    for _ in range(steps):
+        session.step()
+    return session
+
+
+# --- same network ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [("gpt", 10_788_929), ("bigram", 4_225), ("bigram-pos", 4_481)]
+)
+def test_fast_variant_has_the_reference_parameter_count(name, expected):
+    spec = load_model(name)
+    assert spec.variants == ("reference", "fast")
+    counts = {v: count_parameters(spec.build(spec.defaults, VOCAB, v)) for v in spec.variants}
+    assert counts == {"reference": expected, "fast": expected}
+
+
+def test_fused_qkv_weight_is_the_concatenation_of_the_per_head_weights():
+    spec = load_model("gpt")
+    config = resolve_config(spec, parse_overrides(TINY_GPT_OVERRIDES))
+    torch.manual_seed(7)
+    reference = spec.build(config, VOCAB, "reference")
+    torch.manual_seed(7)
+    fast = spec.build(config, VOCAB, "fast")
+    heads = reference.blocks[0].sa.heads
+    expected = torch.cat(
+        [torch.cat([getattr(h, name).weight for h in heads]) for name in ("query", "key", "value")]
+    )
+    assert torch.equal(fast.blocks[0].sa.qkv.weight, expected)
+    assert fast.blocks[0].sa.qkv.bias is None
+    assert torch.equal(fast.lm_head.weight, reference.lm_head.weight)
+
+
+def test_building_the_fast_variant_draws_nothing_more_from_the_random_stream():
+    spec = load_model("gpt")
+    config = resolve_config(spec, parse_overrides(TINY_GPT_OVERRIDES))
+    after = {}
+    for variant in spec.variants:
+        torch.manual_seed(3)
+        spec.build(config, VOCAB, variant)
+        after[variant] = torch.rand(4)
+    assert torch.equal(after["reference"], after["fast"])
+
+
+def test_fast_and_reference_agree_in_eval_mode():
+    spec = load_model("gpt")
+    config = resolve_config(spec, parse_overrides(TINY_GPT_OVERRIDES))
+    models = {}
+    for variant in spec.variants:
+        torch.manual_seed(11)
+        models[variant] = spec.build(config, VOCAB, variant).eval()
+    idx = torch.randint(VOCAB, (4, 16))
+    logits = {v: m(idx)[0] for v, m in models.items()}
+    torch.testing.assert_close(logits["fast"], logits["reference"], rtol=1e-5, atol=1e-5)
+
+
+# --- same training -------------------------------------------------------------------------
+
+
+def test_fast_loss_after_20_steps_is_within_2_percent_of_the_reference():
+    # dropout=0: with dropout the two implementations draw their masks differently.
+    losses = {v: _session(v, steps=20, dropout="0").step().item() for v in ("reference", "fast")}
+    assert losses["fast"] == pytest.approx(losses["reference"], rel=0.02)
+    # In fp32 they agree far more closely than the 2 % the spec allows.
+    if autocast_dtype("fast", CPU) is None:
+        assert losses["fast"] == pytest.approx(losses["reference"], rel=1e-4)
+
+
+def test_fast_variant_trains_with_dropout():
+    session = _session("fast", dropout="0.2", learning_rate="3e-3", eval_iters="8")
+    before = session.estimate_loss()["train"]
+    for _ in range(60):
+        session.step()
+    after = session.estimate_loss()["train"]
+    assert after < before - 0.5
+
+
+# --- the CPU attention and dropout keep the lecture's semantics ------------------------------
+
+
+def _gpt_module():
+    return load_model("gpt").module
+
+
+def test_blocked_attention_is_causal_softmax_attention(monkeypatch):
+    gpt = _gpt_module()
+    monkeypatch.setattr(gpt, "keep_mask", lambda shape, p, device: torch.ones(shape, dtype=bool))
+    monkeypatch.setattr(gpt, "SCORE_BLOCK_BYTES", 2 * 16 * 16 * 4)  # two batch rows per block
+    q, k, v = (torch.randn(5, 2, 16, 8) for _ in range(3))
+    blocked = gpt.blocked_causal_attention(q, k, v, 0.2, 8**-0.5) * 0.8  # undo the rescale
+    expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=8**-0.5)
+    torch.testing.assert_close(blocked, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_blocked_attention_drops_attention_weights_not_outputs(monkeypatch):
+    gpt = _gpt_module()
+    masks = []
+
+    def all_dropped_but_diagonal(shape, p, device):
+        mask = torch.eye(shape[-1], dtype=torch.bool).expand(shape)
+        masks.append(mask)
+        return mask
+
+    monkeypatch.setattr(gpt, "keep_mask", all_dropped_but_diagonal)
+    q, k, v = (torch.randn(2, 2, 8, 4) for _ in range(3))
+    out = gpt.blocked_causal_attention(q, k, v, 0.5, 0.5)
+    weights = F.softmax((q @ k.mT * 0.5).masked_fill(torch.ones(8, 8).triu(1).bool(), -1e9), -1)
+    diagonal = torch.diagonal(weights, dim1=-2, dim2=-1).unsqueeze(-1)
+    torch.testing.assert_close(out, diagonal * v / 0.5, rtol=1e-5, atol=1e-6)
+    assert masks and masks[0].shape == (4, 8, 8)
+
+
+def test_keep_mask_keeps_each_element_with_probability_one_minus_p():
+    gpt = _gpt_module()
+    torch.manual_seed(0)
+    mask = gpt.keep_mask(torch.Size((1000, 1000)), 0.2, CPU)
+    assert mask.dtype == torch.bool and mask.shape == (1000, 1000)
+    # 1e6 Bernoulli(0.8) draws: standard deviation of the mean 4e-4.
+    assert mask.float().mean().item() == pytest.approx(0.8, abs=2e-3)
+    assert mask[:, :500].float().mean().item() == pytest.approx(0.8, abs=3e-3)  # both lanes
+    assert mask[::2].float().mean().item() == pytest.approx(
+        mask[1::2].float().mean().item(), abs=4e-3
+    )
+    torch.manual_seed(0)
+    assert torch.equal(gpt.keep_mask(torch.Size((1000, 1000)), 0.2, CPU), mask)
+
+
+def test_fast_dropout_matches_nn_dropout_in_expectation_and_is_identity_in_eval():
+    gpt = _gpt_module()
+    dropout = gpt.FastDropout(0.25)
+    x = torch.ones(500, 400)
+    out = dropout(x)
+    assert out.unique().tolist() == pytest.approx([0.0, 1 / 0.75])
+    assert (out == 0).float().mean().item() == pytest.approx(0.25, abs=5e-3)
+    assert out.mean().item() == pytest.approx(1.0, abs=1e-2)
+    assert dropout.eval()(x) is x
+    assert gpt.FastDropout(0.0)(x) is x
+
+
+def test_unknown_variant_is_refused_by_the_model_file():
+    with pytest.raises(ValueError, match="unknown variant 'turbo'"):
+        _gpt_module().build(load_model("gpt").defaults, VOCAB, "turbo")
+
+
+# --- dtype, optimizer and compile choices ----------------------------------------------------
+
+
+def test_cpu_bf16_needs_amx(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False, raising=False)
+    assert training.cpu_has_native_bf16() is False
+    assert autocast_dtype("fast", CPU) is None
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert training.cpu_has_native_bf16() is True
+    assert autocast_dtype("fast", CPU) == torch.bfloat16
+    assert autocast_dtype("reference", CPU) is None
+
+
+def test_cuda_autocast_is_bf16_from_ampere_and_fp32_before(monkeypatch):
+    cuda = torch.device("cuda")
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (8, 0))
+    assert autocast_dtype("fast", cuda) == torch.bfloat16
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: (7, 0))
+    assert autocast_dtype("fast", cuda) is None  # fp16 would need a GradScaler
+    assert autocast_dtype("reference", cuda) is None
+
+
+def test_fast_variant_uses_fused_adamw():
+    assert optimizer_options("fast", CPU) == {"fused": True}
+    assert optimizer_options("reference", CPU) == {}
+    assert _session("fast").optimizer.defaults["fused"] is True
+
+
+def test_compile_is_opt_in():
+    session = _session("fast")
+    assert session.compile_model is False
+    with pytest.raises(RuntimeError, match="compile_model=True"):
+        session.compile()
+
+
+@pytest.mark.slow
+def test_compile_runs_as_its_own_phase_and_then_steps_are_cheap():
+    session = _session("fast", compile_model=True, dropout="0.2")
+    session.compile()
+    assert type(session.model).__name__ == "OptimizedModule"
+    assert torch.isfinite(session.step()).item()
+    assert set(session.estimate_loss(2)) == {"train", "val"}
+    assert isinstance(session.sample(20), str)  # generate stays eager past block_size
