@@ -16,6 +16,7 @@ from gpubench.bench.results import (
     Crossover,
     Estimate,
     Phases,
+    RunResults,
 )
 
 PROTOCOLS = ("lecture", "train")
@@ -232,3 +233,36 @@ def plan_full_runs(
                 chosen.append((cell, ordered[rank]))
                 left -= cost
     return chosen
+
+
+def derive_results(results: RunResults, iters: list[int]) -> None:
+    """Fill estimates per cell and protocol, and the crossovers of each accelerator against
+    the CPU (the first CPU cell of a group, i.e. the first thread count, is the baseline)."""
+    results.estimates = {}
+    for cell in results.cells:
+        found = [
+            e for protocol in PROTOCOLS for n in iters if (e := estimate_cell(cell, n, protocol))
+        ]
+        if found:
+            results.estimates[cell.key.id] = found
+    baselines: dict[tuple[str, int, str], CellResult] = {}
+    for cell in results.cells:
+        if cell.key.device == "cpu":
+            baselines.setdefault(cell.key.group, cell)
+    results.crossovers, results.batch_crossovers = [], []
+    pairs: dict[tuple[str, str, str], list[tuple[CellResult, CellResult]]] = {}
+    for cell in results.cells:
+        if cell.key.device == "cpu" or cell.key.group not in baselines:
+            continue
+        base = baselines[cell.key.group]
+        results.crossovers += [crossover_for(base, cell, protocol) for protocol in PROTOCOLS]
+        pairs.setdefault((cell.key.model, cell.key.variant, cell.key.device), []).append(
+            (base, cell)
+        )
+    for group_pairs in pairs.values():
+        if len(group_pairs) > 1:
+            found_batch = batch_crossover_for(
+                group_pairs, results.settings.get("protocol", "lecture")
+            )
+            if found_batch is not None:
+                results.batch_crossovers.append(found_batch)

@@ -22,15 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gpubench.bench.costmodel import (
-    PROTOCOLS,
-    CostModel,
-    batch_crossover_for,
-    cell_cost_model,
-    crossover_for,
-    estimate_cell,
-    plan_full_runs,
-)
+from gpubench.bench.costmodel import CostModel, cell_cost_model, derive_results, plan_full_runs
 from gpubench.bench.plan import SweepPlan
 from gpubench.bench.results import (
     CellKey,
@@ -258,7 +250,7 @@ class Engine:
         cell.device_name = payload["device_name"]
         cell.n_params = payload["n_params"]
         cell.status, cell.failure = "ok", None
-        cell.notes = _notes(cell)
+        cell.notes = cell.phases.quality_notes()
         return cell
 
     def full_run(self, key: CellKey, iters: int, predicted: CostModel) -> None:
@@ -333,7 +325,7 @@ class Engine:
 
     def finish(self, started: float) -> None:
         """Derive estimates and crossovers from what was measured, and save."""
-        fill_derived(self.results, self.plan.iters)
+        derive_results(self.results, self.plan.iters)
         wall = self.wall_before_s + self.clock() - started
         self.results.engine = {
             "wall_s": wall,
@@ -344,53 +336,3 @@ class Engine:
 
     def save(self) -> Path:
         return save_results(self.results, self.run_dir)
-
-
-def _notes(cell: CellResult) -> list[str]:
-    notes = []
-    assert cell.phases is not None
-    step = cell.phases.step
-    if step.noisy:
-        notes.append(f"noisy: step IQR is {step.spread:.0%} of the median (over 10 %)")
-    if step.n_steps_measured < 10:
-        notes.append(f"only {step.n_steps_measured} steady steps measured (slow steps)")
-    if cell.phases.eval_scaled:
-        notes.append(
-            f"eval timed on {cell.phases.eval_batches_measured} of {cell.phases.eval_iters} "
-            "batches per split and scaled"
-        )
-    return notes
-
-
-def fill_derived(results: RunResults, iters: list[int]) -> None:
-    """Estimates per cell and protocol, crossovers of each accelerator against the CPU."""
-    results.estimates = {}
-    for cell in results.cells:
-        estimates = [
-            estimate
-            for protocol in PROTOCOLS
-            for n in iters
-            if (estimate := estimate_cell(cell, n, protocol)) is not None
-        ]
-        if estimates:
-            results.estimates[cell.key.id] = estimates
-    results.crossovers, results.batch_crossovers = [], []
-    baselines: dict[tuple[str, int, str], CellResult] = {}
-    for cell in results.cells:  # the first CPU cell of a group (first thread count) is the baseline
-        if cell.key.device == "cpu":
-            baselines.setdefault(cell.key.group, cell)
-    for cell in results.cells:
-        if cell.key.device == "cpu" or cell.key.group not in baselines:
-            continue
-        for protocol in PROTOCOLS:
-            results.crossovers.append(crossover_for(baselines[cell.key.group], cell, protocol))
-    pairs: dict[tuple[str, str, str], list[tuple[CellResult, CellResult]]] = {}
-    for cell in results.cells:
-        if cell.key.device != "cpu" and cell.key.group in baselines:
-            group = (cell.key.model, cell.key.variant, cell.key.device)
-            pairs.setdefault(group, []).append((baselines[cell.key.group], cell))
-    for group_pairs in pairs.values():
-        if len(group_pairs) > 1:
-            found = batch_crossover_for(group_pairs, results.settings.get("protocol", "lecture"))
-            if found is not None:
-                results.batch_crossovers.append(found)

@@ -87,6 +87,20 @@ class Phases:
     def eval_scaled(self) -> bool:
         return self.eval_batches_measured < self.eval_iters
 
+    def quality_notes(self) -> list[str]:
+        """What a reader must know about how these phases were measured."""
+        notes = []
+        if self.step.noisy:
+            notes.append(f"noisy: step IQR is {self.step.spread:.0%} of the median (over 10 %)")
+        if self.step.n_steps_measured < 10:
+            notes.append(f"only {self.step.n_steps_measured} steady steps measured (slow steps)")
+        if self.eval_scaled:
+            notes.append(
+                f"eval timed on {self.eval_batches_measured} of {self.eval_iters} "
+                "batches per split and scaled"
+            )
+        return notes
+
 
 @dataclass
 class Throughput:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from gpubench.bench.engine import fill_derived
+from gpubench.bench.costmodel import derive_results
 from gpubench.bench.results import (
     SCHEMA,
     CellKey,
@@ -37,7 +37,7 @@ def sample_results() -> RunResults:
     results = RunResults("run-1", "2026-11-25T10:00:00+00:00", ["gpubench", "run"],
                          {"protocol": "lecture", "iters": [500, 5000]}, {"torch": "2.13.0"},
                          cells=[ok, failed])  # fmt: skip
-    fill_derived(results, [500, 5000])
+    derive_results(results, [500, 5000])
     return results
 
 
