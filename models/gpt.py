@@ -9,9 +9,9 @@ Model-file contract as in bigram.py; imports only torch.
 Variant ``fast`` is the same network done the way one would in production: the per-head
 key/query/value projections fused into one Linear (its weight is their concatenation) and
 ``scaled_dot_product_attention`` with the causal flag, attention dropout and the lecture's
-scale kept (on CPU in training, an equivalent blocked attention: see the notes further down).
-It is converted from a freshly built reference model, so under the same seed both variants
-start from identical weights.
+scale kept (on CPU: the batch in slices and, in training, an equivalent attention with a
+cheaper dropout mask; see the notes further down). It is built as the reference is and then
+converted, so under the same seed both variants start from identical weights.
 """
 
 import torch
@@ -150,13 +150,15 @@ class GPTLanguageModel(nn.Module):
 # --- variant "fast" -------------------------------------------------------------------------
 # Measured on a 2-core AVX-512 CPU without AMX (torch 2.13, lecture width, see benchmarks/):
 # the step's time outside the matmuls goes to drawing dropout masks (bernoulli_ takes ~9 ns
-# an element there) and to page-faulting attention-score tensors too large for the allocator
-# to reuse (100 MB a layer at the lecture's batch of 64). With attention dropout, SDPA on CPU
-# takes its math path and is no faster than the lecture's per-head loop, so on CPU in
-# training the fast variant computes the same attention in blocks with a cheaper, equally
-# exact mask; elsewhere (eval, no dropout, CUDA) it calls SDPA.
+# an element there) and to page-faulting activations too large for the allocator to reuse
+# (glibc mmaps blocks over 32 MiB and unmaps them on free: at the lecture's batch of 64 the
+# attention scores and the feed-forward's hidden layer are 100 MB each, in every layer, every
+# step). With attention dropout, SDPA on CPU takes its math path and is no faster than the
+# lecture's per-head loop. So on CPU the fast variant runs the batch through in slices whose
+# activations stay small, and in training computes attention itself with a cheaper, equally
+# exact dropout mask; elsewhere (eval, no dropout, CUDA) it calls SDPA.
 
-SCORE_BLOCK_BYTES = 16 * 2**20  # glibc mmaps blocks over 32 MiB, unmaps them on free
+ACTIVATION_SLICE_BYTES = 16 * 2**20  # half glibc's largest mmap threshold, so blocks are reused
 
 
 def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
@@ -187,23 +189,15 @@ class FastDropout(nn.Module):
         return (x * keep_mask(x.shape, self.p, x.device)).mul_(1.0 / (1.0 - self.p))
 
 
-def blocked_causal_attention(q, k, v, dropout: float, scale: float) -> torch.Tensor:
-    """softmax(q·kᵀ·scale + causal mask), dropout on the weights, times v; as the lecture.
-
-    Batch elements go in blocks whose (block·nh, T, T) scores stay under SCORE_BLOCK_BYTES,
-    so the allocator reuses them step after step instead of faulting fresh pages in.
-    """
+def causal_attention_with_dropout(q, k, v, dropout: float, scale: float) -> torch.Tensor:
+    """softmax(q·kᵀ·scale + causal mask), dropout on the weights, times v; as the lecture."""
     B, nh, T, hs = q.shape  # (B, nh, T, hs)
+    n = B * nh
     causal = torch.full((T, T), float("-inf"), device=q.device).triu_(1)  # 0 on and below
-    rows = max(1, SCORE_BLOCK_BYTES // (nh * T * T * q.element_size()))
-    outs = []
-    for qb, kb, vb in zip(q.split(rows), k.split(rows), v.split(rows), strict=True):
-        n = qb.shape[0] * nh
-        att = torch.baddbmm(causal, qb.reshape(n, T, hs), kb.reshape(n, T, hs).mT, alpha=scale)
-        att = att.softmax(dim=-1)  # (n, T, T)
-        att = att * keep_mask(att.shape, dropout, att.device)
-        outs.append(torch.bmm(att, vb.reshape(n, T, hs)).view(-1, nh, T, hs))
-    return torch.cat(outs).mul_(1.0 / (1.0 - dropout))  # dropout's rescale, on the small side
+    att = torch.baddbmm(causal, q.reshape(n, T, hs), k.reshape(n, T, hs).mT, alpha=scale)
+    att = att.softmax(dim=-1) * keep_mask(att.shape, dropout, att.device)  # (n, T, T)
+    out = torch.bmm(att, v.reshape(n, T, hs)).view(B, nh, T, hs)
+    return out.mul_(1.0 / (1.0 - dropout))  # dropout's rescale, on the small side
 
 
 class CausalSelfAttention(nn.Module):
@@ -242,7 +236,7 @@ class CausalSelfAttention(nn.Module):
         q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
         dropout = self.attn_dropout if self.training else 0.0
         if dropout > 0.0 and x.device.type == "cpu":  # SDPA would take its slow math path
-            out = blocked_causal_attention(q, k, v, dropout, hs**-0.5)
+            out = causal_attention_with_dropout(q, k, v, dropout, hs**-0.5)
         else:
             out = F.scaled_dot_product_attention(  # (B, nh, T, hs)
                 q, k, v, dropout_p=dropout, is_causal=True, scale=hs**-0.5
@@ -251,16 +245,36 @@ class CausalSelfAttention(nn.Module):
         return self.dropout(self.proj(out))
 
 
-def to_fast(model: GPTLanguageModel) -> GPTLanguageModel:
-    """Turn a reference model into the fast variant in place; the parameters stay the same."""
-    for block in model.blocks:
-        block.sa = CausalSelfAttention.from_reference(block.sa)
-        block.ffwd.net[3] = FastDropout(block.ffwd.net[3].p)
-    return model
+class FastGPTLanguageModel(GPTLanguageModel):
+    """The lecture GPT with fused attention and, on CPU, the batch in slices (see above)."""
+
+    def __init__(self, vocab_size: int, config: dict):
+        super().__init__(vocab_size, config)  # the reference's modules, init and RNG draws
+        for block in self.blocks:
+            block.sa = CausalSelfAttention.from_reference(block.sa)
+            block.ffwd.net[3] = FastDropout(block.ffwd.net[3].p)
+
+    def slice_rows(self, T: int) -> int:
+        """Sequences per slice: the (rows·nh, T, T) scores and (rows·T, 4C) hidden layer
+        each stay within ACTIVATION_SLICE_BYTES. Every op is per sequence, so slicing
+        changes nothing but the order of the dropout draws."""
+        n_embd, n_head = self.lm_head.in_features, self.blocks[0].sa.n_head
+        per_sequence = max(n_head * T * T, T * 4 * n_embd) * self.lm_head.weight.element_size()
+        return max(1, ACTIVATION_SLICE_BYTES // per_sequence)
+
+    def forward(self, idx, targets=None):
+        if idx.device.type != "cpu":
+            return super().forward(idx, targets)
+        parts = idx.split(self.slice_rows(idx.shape[1]))
+        logits = torch.cat([GPTLanguageModel.forward(self, part)[0] for part in parts])
+        if targets is None:
+            return logits, None
+        B, T, C = logits.shape
+        return logits, F.cross_entropy(logits.view(B * T, C), targets.view(B * T))
 
 
 def build(config: dict, vocab_size: int, variant: str = "reference") -> nn.Module:
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
-    model = GPTLanguageModel(vocab_size, config)
-    return to_fast(model) if variant == "fast" else model
+    model_class = FastGPTLanguageModel if variant == "fast" else GPTLanguageModel
+    return model_class(vocab_size, config)

@@ -113,17 +113,16 @@ def _gpt_module():
     return load_model("gpt").module
 
 
-def test_blocked_attention_is_causal_softmax_attention(monkeypatch):
+def test_cpu_attention_is_causal_softmax_attention(monkeypatch):
     gpt = _gpt_module()
     monkeypatch.setattr(gpt, "keep_mask", lambda shape, p, device: torch.ones(shape, dtype=bool))
-    monkeypatch.setattr(gpt, "SCORE_BLOCK_BYTES", 2 * 16 * 16 * 4)  # two batch rows per block
     q, k, v = (torch.randn(5, 2, 16, 8) for _ in range(3))
-    blocked = gpt.blocked_causal_attention(q, k, v, 0.2, 8**-0.5) * 0.8  # undo the rescale
+    ours = gpt.causal_attention_with_dropout(q, k, v, 0.2, 8**-0.5) * 0.8  # undo the rescale
     expected = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=8**-0.5)
-    torch.testing.assert_close(blocked, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_blocked_attention_drops_attention_weights_not_outputs(monkeypatch):
+def test_cpu_attention_drops_attention_weights_not_outputs(monkeypatch):
     gpt = _gpt_module()
     masks = []
 
@@ -134,11 +133,43 @@ def test_blocked_attention_drops_attention_weights_not_outputs(monkeypatch):
 
     monkeypatch.setattr(gpt, "keep_mask", all_dropped_but_diagonal)
     q, k, v = (torch.randn(2, 2, 8, 4) for _ in range(3))
-    out = gpt.blocked_causal_attention(q, k, v, 0.5, 0.5)
+    out = gpt.causal_attention_with_dropout(q, k, v, 0.5, 0.5)
     weights = F.softmax((q @ k.mT * 0.5).masked_fill(torch.ones(8, 8).triu(1).bool(), -1e9), -1)
     diagonal = torch.diagonal(weights, dim1=-2, dim2=-1).unsqueeze(-1)
     torch.testing.assert_close(out, diagonal * v / 0.5, rtol=1e-5, atol=1e-6)
     assert masks and masks[0].shape == (4, 8, 8)
+
+
+def test_slicing_the_batch_changes_neither_loss_nor_gradients(monkeypatch):
+    spec = load_model("gpt")  # each load runs the file anew: patch this spec's module
+    config = resolve_config(spec, parse_overrides(TINY_GPT_OVERRIDES) | {"dropout": "0"})
+    torch.manual_seed(5)
+    model = spec.build(config, VOCAB, "fast")
+    idx = torch.randint(VOCAB, (5, 16))
+
+    def loss_and_grads():
+        model.zero_grad()
+        logits, loss = model(idx, idx)
+        loss.backward()
+        return logits, loss, [p.grad.clone() for p in model.parameters()]
+
+    whole = loss_and_grads()
+    assert model.slice_rows(16) >= 5  # one slice at this size
+    monkeypatch.setattr(spec.module, "ACTIVATION_SLICE_BYTES", 2 * 16 * 128 * 4)  # 2 sequences
+    assert model.slice_rows(16) == 2
+    sliced = loss_and_grads()
+    torch.testing.assert_close(sliced[0], whole[0])
+    torch.testing.assert_close(sliced[1], whole[1])
+    for ours, theirs in zip(sliced[2], whole[2], strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_lecture_config_slices_ten_sequences_at_a_time():
+    spec = load_model("gpt")
+    with torch.device("meta"):
+        model = spec.build(spec.defaults, VOCAB, "fast")
+    # scores: 6 heads x 256 x 256 and hidden layer: 256 x 1536, both 1.5 MiB a sequence
+    assert model.slice_rows(256) == 10
 
 
 def test_keep_mask_keeps_each_element_with_probability_one_minus_p():
