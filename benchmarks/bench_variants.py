@@ -38,14 +38,17 @@ def throughput_note(ctx: BenchContext, name: str, session: Any, seconds: list[fl
 
 def compare(ctx: BenchContext, device: str) -> Comparison:
     sessions = {variant: ctx.session(variant, device) for variant in ("reference", "fast")}
+
+    def timed(variant: str) -> float:
+        # A fast session turns TF32 on process-wide; the reference arm must run without it.
+        if device == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = variant == "fast"
+            torch.backends.cudnn.allow_tf32 = variant == "fast"
+        session = sessions[variant]
+        return time_block(session.step, steps, session.sync)
+
     steps = steps_per_block(sessions["reference"].step, sessions["reference"].sync)
-    times = interleave(
-        {
-            name: (lambda s=session: time_block(s.step, steps, s.sync))
-            for name, session in sessions.items()
-        },
-        ctx.repeats,
-    )
+    times = interleave({name: (lambda name=name: timed(name)) for name in sessions}, ctx.repeats)
     notes = [throughput_note(ctx, name, sessions[name], times[name]) for name in sessions]
     return Comparison(
         title=f"[3] fast vs reference GPT step on {device}",
