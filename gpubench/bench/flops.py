@@ -46,9 +46,10 @@ def flops_per_step(config: Mapping[str, Any], n_params: int) -> float:
     """Model FLOPs of one training step (forward + backward) for a model config.
 
     ``n_params`` is the parameter count the caller reports (all parameters, as the spec's
-    6·N). Embedding tables are lookups, not matmuls, so this overestimates by their share:
-    1.1 % for the lecture GPT; for the bigram, whose one table is all it has, 6·N is only
-    the conventional figure. Configs without ``n_layer`` (the bigrams) have no attention term.
+    6·N). Embedding tables (lookups), biases and LayerNorm weights take part in no matmul,
+    so this overestimates by their share: 1.2 % for the lecture GPT (passing only the Linear
+    weights makes it exact); for the bigram, whose one table is all it has, 6·N is only the
+    conventional figure. Configs without ``n_layer`` (the bigrams) have no attention term.
     """
     tokens = int(config["batch_size"]) * int(config["block_size"])
     if "n_layer" not in config:
