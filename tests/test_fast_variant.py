@@ -240,7 +240,7 @@ def test_compile_is_opt_in():
 
 
 @pytest.mark.slow
-def test_compile_runs_as_its_own_phase_and_then_steps_are_cheap():
+def test_compile_is_a_phase_of_its_own_then_the_session_trains_evaluates_and_samples():
     session = _session("fast", compile_model=True, dropout="0.2")
     session.compile()
     assert type(session.model).__name__ == "OptimizedModule"
