@@ -146,7 +146,9 @@ def train(
     ] = None,
     overrides: SetOption = None,
     data: DataOption = None,
-    variant: Annotated[str, typer.Option("--variant", help="reference or fast.")] = "reference",
+    variant: Annotated[
+        str, typer.Option("--variant", help="reference, fast, or compile (fast + torch.compile).")
+    ] = "reference",
     generate: Annotated[
         int, typer.Option("--generate", min=0, help="Characters to sample after training.")
     ] = 300,
@@ -196,7 +198,10 @@ def run(
         ),
     ] = "lecture",
     variant: Annotated[
-        str, typer.Option("--variant", help="reference, fast, or both: reference,fast.")
+        str,
+        typer.Option(
+            "--variant", help="reference, fast, compile (fast + torch.compile), or a list."
+        ),
     ] = "reference",
     budget: Annotated[
         float,

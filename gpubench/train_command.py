@@ -8,7 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpubench.core.data import build_dataset, resolve_source
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import load_model, parse_overrides, resolve_config
-from gpubench.core.training import VARIANTS, EvalPoint, TrainingSession, train
+from gpubench.core.training import VARIANTS, EvalPoint, TrainingSession, model_variant, train
 from gpubench.errors import UsageError
 from gpubench.options import parse_count
 
@@ -39,7 +39,13 @@ def run_train_command(
         f"Training [bold]{spec.name}[/] ({variant}) on [bold]{device_name}[/] for {steps:,} steps, "
         f"batch {config['batch_size']}, block {config['block_size']}, data {source.label}{label}"
     )
-    session = TrainingSession(spec, config, dataset, device_name, variant=variant)
+    session = TrainingSession(
+        spec, config, dataset, device_name,
+        variant=model_variant(variant), compile_model=variant == "compile",
+    )  # fmt: skip
+    if variant == "compile":
+        with console.status("compiling the model (torch.compile)"):
+            session.compile()
     params = sum(p.numel() for p in session.model.parameters())
     console.print(f"{params / 1e6:.6f} M parameters")
     with Progress(

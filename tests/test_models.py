@@ -83,12 +83,12 @@ def test_lecture_defaults_match_the_spec_table():
 
 
 def test_variants_offered():
-    assert load_model("bigram").variants == ("reference",)
-    assert load_model("gpt").variants == ("reference", "fast")
+    for name in ("bigram", "bigram-pos", "gpt"):
+        assert load_model(name).variants == ("reference", "fast")
     with pytest.raises(
-        UsageError, match=r"model 'bigram' has no variant 'fast'; it has: reference"
+        UsageError, match=r"model 'bigram' has no variant 'turbo'; it has: reference, fast"
     ):
-        load_model("bigram").build(load_model("bigram").defaults, VOCAB, "fast")
+        load_model("bigram").build(load_model("bigram").defaults, VOCAB, "turbo")
 
 
 # --- generate past block_size ------------------------------------------------------------

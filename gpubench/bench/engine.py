@@ -266,7 +266,8 @@ class Engine:
             )
             return
         p = outcome.payload or {}
-        seconds = outcome.startup_s + p["device_init_s"] + p["data_s"] + p["build_s"] + p["loop_s"]
+        setup = p["device_init_s"] + p["data_s"] + p["build_s"] + p.get("compile_s", 0.0)
+        seconds = outcome.startup_s + setup + p["loop_s"]
         cell.runs.append(
             MeasuredRun(
                 iters=iters, protocol=protocol, seconds=seconds, loop_s=p["loop_s"],

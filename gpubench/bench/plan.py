@@ -16,7 +16,7 @@ from gpubench.core.data import TextSource
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import ModelSpec, load_model, parse_overrides
 from gpubench.core.models import resolve_config as resolve_model_config
-from gpubench.core.training import VARIANTS
+from gpubench.core.training import VARIANTS, model_variant
 from gpubench.errors import UsageError
 from gpubench.options import parse_count_list, split_list
 
@@ -128,7 +128,7 @@ def build_plan(
     for spec in specs:
         base = config_for(spec, settings)
         for variant in variant_list:
-            if variant not in spec.variants:
+            if model_variant(variant) not in spec.variants:
                 raise UsageError(f"model {spec.name!r} has no variant {variant!r}")
         _check_text_length(source, base["block_size"])
         for batch, variant, device in itertools.product(

@@ -19,7 +19,12 @@ from gpubench.core.data import Dataset, get_batch
 from gpubench.core.models import ModelSpec
 
 SEED = 1337
-VARIANTS = ("reference", "fast")
+VARIANTS = ("reference", "fast", "compile")  # compile: the fast variant under torch.compile
+
+
+def model_variant(variant: str) -> str:
+    """The model file's variant behind a run variant (``compile`` compiles ``fast``)."""
+    return "fast" if variant == "compile" else variant
 
 
 def synchronize(device: torch.device) -> None:

@@ -83,3 +83,22 @@ def test_a_hanging_worker_is_stopped_at_the_timeout(tmp_path):
     outcome = run_worker(job(path), timeout_s=8)
     assert outcome.failure.kind == "timeout"
     assert outcome.wall_s < 20
+
+
+@pytest.mark.slow
+def test_compile_variant_times_compilation_as_its_own_phase(tmp_path):
+    from gpubench.core.models import load_model
+
+    config = {**load_model("gpt").defaults, "n_layer": 1, "n_embd": 16, "n_head": 2,
+              "block_size": 8, "batch_size": 2, "eval_iters": 2}  # fmt: skip
+    job = {
+        "mode": "phases", "model": "gpt", "config": config, "device": "cpu",
+        "variant": "compile", "threads": 1, "budget_s": 5, "measure_peak": False,
+        "data": {"label": "synthetic", "path": None, "synthetic": True},
+    }  # fmt: skip
+    outcome = run_worker(job, timeout_s=300)
+    assert outcome.failure is None, outcome.failure
+    phases = outcome.payload["phases"]
+    assert phases["compile_s"] > 0
+    assert phases["compile_s"] > phases["step"]["median_s"]  # compiling is not a step
+    assert "compile" in [e.get("name") for e in outcome.events if e["event"] == "phase"]
