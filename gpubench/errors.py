@@ -19,3 +19,7 @@ class ModelFileError(UsageError):
 
 class CorpusUnavailable(GpubenchError):
     """The corpus could not be downloaded and is not cached (offline)."""
+
+    def __init__(self, problem: str):
+        super().__init__(f"{problem}; pass --data FILE to use a local text file")
+        self.problem = problem

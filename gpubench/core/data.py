@@ -74,15 +74,12 @@ def fetch_corpus(
         if actual != sha256:
             raise CorpusUnavailable(
                 f"the corpus downloaded from {url} has sha256 {actual[:12]}..., expected "
-                f"{sha256[:12]}...; not using it (pass --data FILE for a local text)"
+                f"{sha256[:12]}...; not using it"
             )
         os.replace(temp, target)
     except (urllib.error.URLError, OSError, ValueError) as error:
         reason = getattr(error, "reason", error)
-        raise CorpusUnavailable(
-            f"could not download the corpus from {url} ({reason}); "
-            "pass --data FILE to use a local text file"
-        ) from None
+        raise CorpusUnavailable(f"could not download the corpus from {url} ({reason})") from None
     finally:
         temp.unlink(missing_ok=True)
     return target
@@ -138,7 +135,7 @@ def resolve_source(
         if not allow_synthetic_fallback:
             raise
         warning = (
-            f"{error}. Timing with synthetic tokens of the same shape; losses are not "
+            f"{error.problem}; timing with synthetic tokens of the same shape; losses are not "
             "meaningful; pass --data FILE for real text"
         )
         return TextSource(label=SYNTHETIC), warning

@@ -229,7 +229,7 @@ def _note_other_crossovers(ax: Any, results: RunResults, group: GroupKey, protoc
             why = ", ".join(f"{c.key.device} {failure_text(c)}" for c in unmeasured)
             lines.append(f"{crossover.device}: no verdict ({why or crossover.reason})")
     if not any(is_gpu(cell.key.device) for cell in groups_of(results)[group]):
-        lines.append("no GPU measured: `gpubench compare` this run with a GPU run")
+        lines.append("no GPU measured: compare with a GPU run")
     if lines:
         ax.text(
             0.02, 0.97, "\n".join(lines), transform=ax.transAxes, va="top", fontsize=9,

@@ -703,7 +703,7 @@ def render_terminal(results: RunResults, console: Console) -> None:
 CSV_COLUMNS = [
     "run_id", "model", "batch_size", "variant", "device", "device_name", "threads", "status",
     "iters", "protocol", "measured", "kind", "seconds", "low_s", "high_s", "predicted_s",
-    "prediction_error", "fixed_s", "step_s", "eval_s",
+    "prediction_error", "fixed_s", "step_s", "eval_s", "data", "synthetic",
 ]  # fmt: skip
 
 
@@ -753,6 +753,8 @@ def _csv_row(results: RunResults, cell: CellResult, iters: int, protocol: str) -
         "fixed_s": model.fixed_s if model else nan,
         "step_s": model.step_s if model else nan,
         "eval_s": model.eval_s if model else nan,
+        "data": results.settings.get("data", {}).get("label"),
+        "synthetic": bool(results.settings.get("data", {}).get("synthetic")),
     }
 
 
