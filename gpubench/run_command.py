@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from gpubench.bench.engine import Engine
 from gpubench.bench.metadata import collect_metadata
@@ -34,6 +44,20 @@ def available_from(verdict: Verdict) -> list[str]:
 ANY_DEVICE = ["cpu", "mps", *(f"cuda:{i}" for i in range(64))]
 
 
+class _EtaColumn(ProgressColumn):
+    """Time left by the engine's own estimate (phase budgets, predicted full runs)."""
+
+    def __init__(self, sweep: SweepProgress):
+        super().__init__()
+        self.sweep = sweep
+
+    def render(self, task: Task) -> Text:
+        if self.sweep.eta_until is None:
+            return Text("")
+        left = max(0.0, self.sweep.eta_until - time.monotonic())
+        return Text(f"ETA ~{_duration(left)}", style="progress.remaining")
+
+
 class SweepProgress:
     """Rich progress for the sweep: which cell, which phase, how far, elapsed time."""
 
@@ -41,10 +65,12 @@ class SweepProgress:
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(bar_width=24),
             TextColumn("{task.completed}/{task.total} jobs"), TimeElapsedColumn(),
+            _EtaColumn(self),
             console=console, transient=True,
         )  # fmt: skip
         self.task: TaskID = self.progress.add_task("starting", total=total_jobs)
         self.cell = ""
+        self.eta_until: float | None = None
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -54,6 +80,8 @@ class SweepProgress:
         self.progress.stop()
 
     def handle(self, event: dict[str, Any]) -> None:
+        if "eta_s" in event:
+            self.eta_until = time.monotonic() + float(event["eta_s"])
         kind = event.get("event")
         if kind == "cell":
             what = "phases" if event["mode"] == "phases" else f"{event['iters']:,} iterations"
@@ -74,6 +102,11 @@ class SweepProgress:
             self.progress.advance(self.task)
             if kind == "error":
                 self.progress.console.print(f"[red]✗[/] {self.cell}: {event.get('message', '')}")
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def _source_from_settings(settings: dict[str, Any]) -> TextSource:

@@ -280,16 +280,21 @@ class Engine:
         started = self.clock()
         try:
             budget = self.phase_budget()
-            for key in self.plan.cells:
-                if self._cell(key).status == "ok":
-                    continue  # resumed: already measured
-                self.on_event({"event": "cell", "cell": key.id, "mode": "phases"})
+            pending = [key for key in self.plan.cells if self._cell(key).status != "ok"]
+            for index, key in enumerate(pending):  # measured cells of a resumed run are skipped
+                left = (len(pending) - index) * budget  # a rough guide: cells may overrun
+                self.on_event({"event": "cell", "cell": key.id, "mode": "phases", "eta_s": left})
                 self.measure_cell(key, budget)
                 self.save()
-            for key, iters in self.full_run_plan():
-                self.on_event({"event": "cell", "cell": key.id, "mode": "full", "iters": iters})
-                model = cell_cost_model(self._cell(key))
-                assert model is not None
+            full_runs = [
+                (key, iters, model)
+                for key, iters in self.full_run_plan()
+                if (model := cell_cost_model(self._cell(key))) is not None
+            ]
+            expected = [model.predict(iters, self.plan.protocol) for _, iters, model in full_runs]
+            for index, (key, iters, model) in enumerate(full_runs):
+                event = {"event": "cell", "cell": key.id, "mode": "full", "iters": iters}
+                self.on_event({**event, "eta_s": sum(expected[index:])})
                 self.full_run(key, iters, model)
                 self.save()
             self.results.status = "complete"
