@@ -161,9 +161,9 @@ def run_sweep_command(
         build_plan(source=source, available_devices=ANY_DEVICE, **options)
         verdict = fast_verdict()
         err.print(f"[bold]{verdict.line}[/]")
+        plan = build_plan(source=source, available_devices=available_from(verdict), **options)
         if warning:
             err.print(f"[bold yellow]warning:[/] {warning}")
-        plan = build_plan(source=source, available_devices=available_from(verdict), **options)
         run_dir = new_run_dir(Path(out), name)
         results = new_results(run_dir, plan, verdict, argv, warning)
         save_results(results, run_dir)
