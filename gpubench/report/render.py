@@ -292,7 +292,7 @@ def throughput_table(results: RunResults) -> TableData:
         terminal_columns=[0, 2, 4, 5, 6] + ([8] if with_generate else []),
         caption="MFU = achieved FLOP/s ÷ the peak measured on the device (a matmul probe at "
         "the run's dtype); FLOPs per step: 6·N + 12·L·H·Q·T per token (PaLM, appendix B); "
-        "report.md adds the spec-sheet peaks.",
+        "spec peak: the datasheet's dense figure for a known GPU.",
     )  # fmt: skip
     for cell in results.cells:
         speed = cell.throughput
