@@ -14,7 +14,7 @@ from gpubench.bench.costmodel import PROTOCOLS
 from gpubench.bench.results import CellKey
 from gpubench.core.data import TextSource
 from gpubench.core.devices import resolve_devices
-from gpubench.core.models import ModelSpec, load_model, parse_overrides
+from gpubench.core.models import REFERENCE_MODELS, ModelSpec, load_model, parse_overrides
 from gpubench.core.models import resolve_config as resolve_model_config
 from gpubench.core.training import VARIANTS, model_variant
 from gpubench.errors import UsageError
@@ -49,7 +49,8 @@ class SweepPlan:
     def settings(self) -> dict[str, Any]:
         return {
             "models": [
-                spec.name if spec.name in _names() else str(spec.path) for spec in self.models
+                spec.name if spec.name in REFERENCE_MODELS else str(spec.path)
+                for spec in self.models
             ],
             "devices": self.devices,
             "iters": self.iters,
@@ -66,12 +67,6 @@ class SweepPlan:
                 "synthetic": self.source.synthetic,
             },
         }
-
-
-def _names() -> tuple[str, ...]:
-    from gpubench.core.models import REFERENCE_MODELS
-
-    return REFERENCE_MODELS
 
 
 def default_threads() -> int:
