@@ -154,3 +154,50 @@ def test_ctrl_c_saves_what_was_measured_and_resume_finishes(tmp_path, text_file)
     finished = load_results(tmp_path / "cut")
     assert finished.status == "complete"
     assert sorted(run.iters for run in finished.cells[0].runs) == [20, 6000]
+
+
+USER_MODEL = """
+import torch
+
+CONFIG = {"batch_size": 4, "block_size": 8, "learning_rate": 1e-2, "max_iters": 100,
+          "eval_interval": 50, "eval_iters": 2}
+
+
+class Table(torch.nn.Module):
+    def __init__(self, vocab_size):
+        super().__init__()
+        self.block_size = 8
+        self.table = torch.nn.Embedding(vocab_size, vocab_size)
+
+    def forward(self, idx, targets=None):
+        logits = self.table(idx)
+        if targets is None:
+            return logits, None
+        B, T, C = logits.shape
+        return logits, torch.nn.functional.cross_entropy(logits.view(B * T, C), targets.view(-1))
+
+
+def build(config, vocab_size):
+    return Table(vocab_size)
+"""
+
+
+def test_a_user_model_file_runs_and_is_recorded_by_path(tmp_path, text_file):
+    model = tmp_path / "mine.py"
+    model.write_text(USER_MODEL)
+    result = gpubench(
+        "run", "--models", str(model), "--devices", "cpu", "--iters", "20", "--threads", "1",
+        "--budget", "10", "--data", str(text_file), "--out", str(tmp_path), "--name", "own",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    results = load_results(tmp_path / "own")
+    assert results.settings["models"] == [str(model.resolve())]
+    assert results.cells[0].key.model == "mine" and results.cells[0].status == "ok"
+
+
+def test_a_model_file_without_the_contract_is_refused(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("CONFIG = {}\n")
+    result = CliRunner().invoke(app, ["run", "--models", str(bad), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "must define build" in result.output or "CONFIG lacks" in result.output
