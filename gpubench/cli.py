@@ -216,6 +216,9 @@ def run(
     ] = None,
     overrides: SetOption = None,
     data: DataOption = None,
+    generate: Annotated[
+        int, typer.Option("--generate", min=0, help="Also time generate() for N tokens per cell.")
+    ] = 0,
     out: Annotated[str, typer.Option("--out", help="Folder for run folders.")] = "reports",
     name: Annotated[
         str | None, typer.Option("--name", help="Run folder name (default: time-host).")
@@ -235,7 +238,7 @@ def run(
     options = {
         "models": models, "devices": devices, "iters": iters, "batch_sizes": batch_sizes,
         "protocol": protocol, "variants": variant, "budget_s": budget, "full": full,
-        "threads": threads, "overrides": overrides or [],
+        "threads": threads, "overrides": overrides or [], "generate": generate,
     }  # fmt: skip
     try:
         code = run_sweep_command(

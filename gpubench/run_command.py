@@ -130,6 +130,7 @@ def _plan_from_settings(settings: dict[str, Any], available: list[str]) -> Sweep
         full=settings["full"],
         threads=",".join(map(str, settings["threads"])),
         overrides=[f"{k}={v}" for k, v in settings["overrides"].items()],
+        generate=int(settings.get("generate", 0)),
         source=_source_from_settings(settings),
         available_devices=available,
     )

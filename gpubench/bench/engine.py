@@ -237,7 +237,7 @@ class Engine:
 
     def measure_cell(self, key: CellKey, budget_s: float) -> CellResult:
         cell = self._cell(key)
-        job = self._job(key, "phases", budget_s=budget_s)
+        job = self._job(key, "phases", budget_s=budget_s, generate=self.plan.generate)
         outcome = self._run(key, job, timeout_s=4 * budget_s + 120)
         if outcome.failure is not None:
             cell.status, cell.failure = "failed", outcome.failure

@@ -40,6 +40,7 @@ class SweepPlan:
     threads: list[int]
     overrides: dict[str, str]
     source: TextSource
+    generate: int = 0  # tokens to sample per cell to time generate(); 0 skips that phase
     configs: dict[CellKey, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -61,6 +62,7 @@ class SweepPlan:
             "full": self.full,
             "threads": self.threads,
             "overrides": self.overrides,
+            "generate": self.generate,
             "data": {
                 "label": self.source.label,
                 "path": self.source.path,
@@ -96,6 +98,7 @@ def build_plan(
     full: bool = False,
     threads: str | None = None,
     overrides: list[str] | None = None,
+    generate: int = 0,
     source: TextSource,
     available_devices: list[str] | None = None,
 ) -> SweepPlan:
@@ -106,6 +109,8 @@ def build_plan(
     for variant in variant_list:
         if variant not in VARIANTS:
             raise UsageError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if generate < 0:
+        raise UsageError(f"--generate {generate}: must be 0 (skip) or a number of tokens")
     if not budget_s > 0:
         raise UsageError(f"--budget {budget_s}: must be a positive number of seconds")
     iter_list = parse_count_list(iters, option="--iters")
@@ -137,6 +142,7 @@ def build_plan(
         models=specs, devices=device_list, iters=iter_list, batch_sizes=batch_list,
         protocol=protocol, variants=variant_list, budget_s=budget_s, full=full,
         threads=thread_list, overrides=settings, source=source, configs=configs,
+        generate=generate,
     )  # fmt: skip
 
 

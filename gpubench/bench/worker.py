@@ -156,6 +156,12 @@ def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
     eval_s = eval_measured * eval_iters / eval_batches
     report.emit("phase", name="eval", seconds=eval_measured)
 
+    generate_tokens_per_s = None
+    if job.get("generate"):  # optional: sampling speed, one token per forward pass
+        _, seconds = _timed(session, lambda: session.sample(int(job["generate"])))
+        generate_tokens_per_s = int(job["generate"]) / seconds
+        report.emit("phase", name="generate", seconds=seconds)
+
     result: dict[str, Any] = {
         **times,
         "first_steps_s": first_steps,
@@ -171,6 +177,7 @@ def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
         "eval_s": eval_s,
         "eval_batches_measured": eval_batches,
         "eval_iters": eval_iters,
+        "generate_tokens_per_s": generate_tokens_per_s,
     }
     return {
         "phases": result,

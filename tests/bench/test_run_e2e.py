@@ -72,11 +72,13 @@ def test_json_output_names_the_results_file(tmp_path, text_file):
     result = gpubench(
         "run", "--models", "bigram", "--devices", "cpu", "--iters", "50", "--threads", "1",
         "--budget", "10", "--data", str(text_file), *TINY_BIGRAM, "--out", str(tmp_path),
-        "--json",
+        "--generate", "32", "--json",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     payload = json.loads(result.stdout)
     assert Path(payload["results"]).is_file() and payload["status"] == "complete"
+    (cell,) = load_results(Path(payload["results"]).parent).cells
+    assert cell.phases.generate_tokens_per_s > 0  # --generate times sampling as a phase
 
 
 @pytest.mark.parametrize(
