@@ -34,7 +34,7 @@ def available_from(verdict: Verdict) -> list[str]:
     """Devices to sweep: the CPU plus the CUDA devices the doctor found usable (and MPS)."""
     import torch
 
-    devices = ["cpu", *getattr(verdict, "cuda_devices", [])]
+    devices = ["cpu", *verdict.cuda_devices]
     mps = getattr(torch.backends, "mps", None)
     if mps is not None and mps.is_available():
         devices.append("mps")
