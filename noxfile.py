@@ -3,7 +3,8 @@
 Where torch comes from is configurable:
   GPUBENCH_TORCH_INDEX    an index URL, or "pip" for plain `pip install` with this
                           machine's own pip configuration (default: PyTorch's CPU index
-                          for the CPU session, its cu128 index for the CUDA session)
+                          for the CPU session, its cu126 index for the CUDA session: torch 2.13
+                          publishes cu126 and cu130 builds, and cu126 runs on drivers >= 525)
   GPUBENCH_TORCH_VERSION  the torch version (default 2.13.0)
 """
 
@@ -21,7 +22,7 @@ nox.options.default_venv_backend = "virtualenv"  # uv does not read pip's config
 TORCH_VERSION = os.environ.get("GPUBENCH_TORCH_VERSION", "2.13.0")
 DEFAULT_INDEX = {
     "cpu": "https://download.pytorch.org/whl/cpu",
-    "cuda": "https://download.pytorch.org/whl/cu128",
+    "cuda": "https://download.pytorch.org/whl/cu126",
 }
 
 

@@ -171,8 +171,12 @@ def train(
         fail(error)
 
 
+RESUME_KEEPS = ("resume", "json_output")  # options that may go with --resume
+
+
 @app.command()
 def run(
+    ctx: typer.Context,
     models: Annotated[
         str,
         typer.Option(
@@ -234,6 +238,20 @@ def run(
     """Train the reference models on every device and show where the GPU beats the CPU."""
     from gpubench.bench.engine import SweepInterrupted
     from gpubench.run_command import run_sweep_command
+
+    if resume:
+        given = [
+            "--set" if name == "overrides" else "--" + name.replace("_", "-")
+            for name in ctx.params
+            if name not in RESUME_KEEPS
+            and getattr(ctx.get_parameter_source(name), "name", "") == "COMMANDLINE"
+        ]
+        if given:
+            fail(
+                UsageError(
+                    f"--resume continues the sweep as it was planned; drop {', '.join(given)}"
+                )
+            )
 
     options = {
         "models": models, "devices": devices, "iters": iters, "batch_sizes": batch_sizes,

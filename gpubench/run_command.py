@@ -213,7 +213,8 @@ def _describe_plan(err: Console, plan: SweepPlan, run_dir: Path) -> None:
     models = ", ".join(spec.name for spec in plan.models)
     iters = ", ".join(f"{n:,}" for n in plan.iters)
     mode = "every count measured (--full)" if plan.full else f"budget {plan.budget_s:.0f} s"
+    cells = f"{len(plan.cells)} cell" + ("s" if len(plan.cells) != 1 else "")
     err.print(
-        f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters} · "
-        f"{len(plan.cells)} cells · {mode} · data {plan.source.label} → {run_dir}"
+        f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters} · {cells} · "
+        f"{mode} · data {plan.source.label} → {run_dir}"
     )

@@ -46,7 +46,10 @@ class SweepInterrupted(GpubenchError):
     """Ctrl-C during a sweep; what was measured is saved in ``run_dir``."""
 
     def __init__(self, run_dir: Path):
-        super().__init__(f"interrupted; what was measured is saved in {run_dir}")
+        super().__init__(
+            f"interrupted; what was measured is saved in {run_dir}; "
+            f"continue with: gpubench run --resume {run_dir}"
+        )
         self.run_dir = run_dir
 
 
@@ -333,6 +336,13 @@ class Engine:
         """Derive estimates and crossovers from what was measured, and save."""
         derive_results(self.results, self.plan.iters)
         wall = self.wall_before_s + self.clock() - started
+        overshoot = (
+            f"measuring took {self.measured_s:.0f} s, more than --budget "
+            f"{self.plan.budget_s:.0f} s: each cell needs a minimum of warm-up, timed steps "
+            "and one evaluation"
+        )
+        if self.measured_s > 1.2 * self.plan.budget_s and overshoot not in self.results.warnings:
+            self.results.warnings.append(overshoot)
         self.results.engine = {
             "wall_s": wall,
             "measured_s": self.measured_s,

@@ -164,7 +164,12 @@ def new_run_dir(out: Path, name: str | None = None) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
     base = name or f"{stamp}-{host}"
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise UsageError(f"--out {out}: is a file; expected a folder for run folders") from None
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot create it ({error.strerror})") from None
     for attempt in itertools.count(1):
         candidate = out / (base if attempt == 1 else f"{base}-{attempt}")
         try:

@@ -90,7 +90,8 @@ def render_explanations_human(console: Console, report: DoctorReport) -> None:
     if not explanations:
         console.print(
             Text(
-                f"Log explained ({source}): no known pattern in {report.explain_lines} lines. "
+                f"Log explained ({source}): no known pattern in {report.explain_lines} "
+                f"line{'s' if report.explain_lines != 1 else ''}. "
                 "The report below may still show the cause; for help, paste "
                 "`gpubench doctor --markdown` together with the log.",
                 style="bold",

@@ -553,7 +553,7 @@ def interrupted_line(results: RunResults) -> str:
         for device in unreached_devices(results, group)
     ] + unreached_models(results)
     return (
-        f"This run was interrupted (Ctrl-C) after {done} measured cells; "
+        f"This run was interrupted (Ctrl-C) after {done} measured cell{'s' if done != 1 else ''}; "
         + (f"not reached: {', '.join(missing)}; " if missing else "")
         + f"resume with `gpubench run --resume {run_dir_hint(results)}`."
     )
@@ -657,7 +657,7 @@ def rich_table(table: TableData) -> Any:
 
 def _terminal_value(value: str) -> str:
     """ "~1.1 min (±5 %)" on two lines, so that it fits a narrow terminal."""
-    return value.replace(" (±", "\n(±")
+    return value.replace(" (", "\n(")
 
 
 def render_terminal(results: RunResults, console: Console) -> None:

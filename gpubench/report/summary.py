@@ -70,15 +70,6 @@ def format_ratio(ratio: float | None) -> str:
     return f"{ratio:.2f}×"
 
 
-def relative_range(estimate: Estimate) -> float:
-    """Half-width of an extrapolated estimate's range relative to its value (0.03 = ±3 %)."""
-    if estimate.seconds <= 0:
-        return 0.0
-    return max(estimate.high_s - estimate.seconds, estimate.seconds - estimate.low_s) / (
-        estimate.seconds
-    )
-
-
 def format_estimate(estimate: Estimate | None, *, with_range: bool = True) -> str:
     """A time to train: plain when measured, "~1.9 h (±3 %)" when extrapolated."""
     if estimate is None:
@@ -88,7 +79,16 @@ def format_estimate(estimate: Estimate | None, *, with_range: bool = True) -> st
         return text
     if not with_range:
         return f"~{text}"
-    return f"~{text} (±{max(1, round(relative_range(estimate) * 100))} %)"
+    return f"~{text} ({range_text(estimate)})"
+
+
+def range_text(estimate: Estimate) -> str:
+    """ "±5 %" when the range is symmetric, "−5/+21 %" when it is not (quartiles rarely are)."""
+    if estimate.seconds <= 0:
+        return "±0 %"
+    below = max(1, round((estimate.seconds - estimate.low_s) / estimate.seconds * 100))
+    above = max(1, round((estimate.high_s - estimate.seconds) / estimate.seconds * 100))
+    return f"±{above} %" if below == above else f"−{below}/+{above} %"
 
 
 def format_flops(flops: float | None, per_second: bool = False) -> str:

@@ -203,3 +203,18 @@ def test_a_model_file_without_the_contract_is_refused(tmp_path):
     result = CliRunner().invoke(app, ["run", "--models", str(bad), "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "must define build" in result.output or "CONFIG lacks" in result.output
+
+
+def test_resume_refuses_new_sweep_options(tmp_path):
+    result = CliRunner().invoke(app, ["run", "--resume", str(tmp_path), "--iters", "7"])
+    assert result.exit_code == 2
+    assert "drop --iters" in result.output
+
+
+def test_out_must_be_a_folder(tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    result = CliRunner().invoke(
+        app, ["run", "--out", str(not_a_folder), "--models", "bigram", "--data", "synthetic"]
+    )
+    assert result.exit_code == 2 and "expected a folder" in result.output
