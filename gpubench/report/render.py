@@ -526,6 +526,8 @@ def title_line(results: RunResults) -> str:
     title = f"gpubench run {format_timestamp(results.created_utc)} · {devices}"
     if (results.settings.get("data") or {}).get("synthetic"):
         title += " · synthetic data"
+    if results.settings.get("overrides"):
+        title += " · models changed with --set"
     if results.status == "interrupted":
         title += " · interrupted"
     return title

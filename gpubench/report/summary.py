@@ -313,17 +313,32 @@ def summary_sentences(results: RunResults) -> list[str]:
         interrupted = results.status == "interrupted"
         why = " (the run was interrupted before its first cell)" if interrupted else ""
         return [f"Nothing was measured yet{why}, so there is no answer in this run."]
+    sentences = overrides_sentences(results)
     has_gpu = any(not is_cpu(cell.key.device) for cell in results.cells)
     if not has_gpu:
-        return _cpu_only_sentences(results, groups)
+        return sentences + _cpu_only_sentences(results, groups)
     protocol = headline_protocol(results)
-    sentences = [_group_sentence(results, g, cells, protocol) for g, cells in groups.items()]
+    sentences += [_group_sentence(results, g, cells, protocol) for g, cells in groups.items()]
     sentences += [
         _batch_sentence(b)
         for b in results.batch_crossovers
         if len(b.batch_sizes) > 1 and b.from_batch_size is not None
     ]
     return sentences
+
+
+def overrides_sentences(results: RunResults) -> list[str]:
+    """A warning first when ``--set`` changed the models: these are not the lecture's numbers."""
+    overrides = results.settings.get("overrides") or {}
+    if not overrides:
+        return []
+    changed = ", ".join(f"{key}={value}" for key, value in overrides.items())
+    sizes = {cell.key.model: cell.n_params for cell in results.cells if cell.n_params is not None}
+    counts = ", ".join(f"{model} {count:,} parameters" for model, count in sizes.items())
+    return [
+        f"Settings changed with --set ({changed}): these are not the lecture models' figures"
+        + (f" ({counts})." if counts else ".")
+    ]
 
 
 def _group_prefix(group: GroupKey) -> str:

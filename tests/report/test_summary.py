@@ -129,3 +129,12 @@ def test_the_compare_hint_names_this_runs_folder(argv: list[str], hint: str) -> 
     run = load_fixture("cpu_only")
     run.command = ["gpubench", *argv]
     assert f"`gpubench compare {hint} GPU_RUN_DIR`" in summary_sentences(run)[-1]
+
+
+def test_runs_with_overrides_say_first_that_these_are_not_the_lecture_models():
+    results = load_fixture("cpu_only")
+    assert not any("--set" in sentence for sentence in summary_sentences(results))
+    results.settings["overrides"] = {"n_layer": "2"}
+    first = summary_sentences(results)[0]
+    assert first.startswith("Settings changed with --set (n_layer=2)")
+    assert first.endswith("(bigram 4,225 parameters, gpt 10,788,929 parameters).")
