@@ -40,6 +40,9 @@ CompareKey = tuple[str, int, str, str]  # (model, batch size, variant, protocol)
 CONFIG_KEYS_IGNORED = frozenset({"max_iters", "batch_size"})
 
 
+SAME_STEP_COST = 1.03  # per-step costs closer than this are the same within run-to-run noise
+
+
 @dataclass(frozen=True)
 class ComparedRun:
     letter: str  # "A", "B", ...: short names for columns
@@ -109,6 +112,8 @@ class ImpliedCrossover:
                 f"iterations: it starts {format_duration(self.fixed_gap_s)} behind and gains "
                 f"{format_duration(gain)} per step ({format_ratio(self.step_ratio)} per step)"
             )
+        if self.kind == "never" and self.step_ratio and self.step_ratio > 1 / SAME_STEP_COST:
+            return f"{who} and {against} cost the same per step (within {SAME_STEP_COST - 1:.0%})"
         if self.kind == "never" and self.step_ratio:
             return (
                 f"{who} never beats {against}: per step it is "

@@ -106,3 +106,13 @@ def test_speedups_are_against_the_first_measured_cpu() -> None:
         "500", "failed (timeout)", "failed (oom)", "~1.9 h", "~10.1 min (11×)", "failed (oom)",
     ]  # fmt: skip
     assert [c.kind for c in gpt.crossovers].count("unknown") == 6
+
+
+def test_equal_per_step_costs_are_not_called_slower():
+    from gpubench.report.compare import compare_runs
+    from tests.report.conftest import load_fixture
+
+    run = load_fixture("cpu_only")
+    sentences = [c.sentence for g in compare_runs([run, run]).groups for c in g.crossovers]
+    assert sentences
+    assert all("cost the same per step" in sentence for sentence in sentences)
