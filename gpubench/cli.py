@@ -47,7 +47,13 @@ def _show_version(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+        typer.Option(
+            "--version",
+            metavar="",
+            callback=_show_version,
+            is_eager=True,
+            help="Print the version.",
+        ),
     ] = False,
 ) -> None:
     """Diagnose a PyTorch/CUDA setup and measure where the GPU starts to beat the CPU."""
@@ -56,10 +62,13 @@ def _root(
 @app.command()
 def doctor(
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print facts, findings and verdict as JSON.")
+        bool, typer.Option("--json", metavar="", help="Print facts, findings and verdict as JSON.")
     ] = False,
     markdown: Annotated[
-        bool, typer.Option("--markdown", help="Print a redacted report safe to paste in an issue.")
+        bool,
+        typer.Option(
+            "--markdown", metavar="", help="Print a redacted report safe to paste in an issue."
+        ),
     ] = False,
     explain: Annotated[
         str | None,
@@ -68,13 +77,14 @@ def doctor(
         ),
     ] = None,
     require_cuda: Annotated[
-        bool, typer.Option("--require-cuda", help="Exit 1 unless CUDA is usable.")
+        bool, typer.Option("--require-cuda", metavar="", help="Exit 1 unless CUDA is usable.")
     ] = False,
     no_smoke: Annotated[
-        bool, typer.Option("--no-smoke", help="Skip the smoke test on each device.")
+        bool, typer.Option("--no-smoke", metavar="", help="Skip the smoke test on each device.")
     ] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, help="Seconds allowed for each probe.")
+        float,
+        typer.Option("--timeout", min=0.1, metavar="S", help="Seconds allowed for each probe."),
     ] = 20.0,
 ) -> None:
     """Diagnose the PyTorch/CUDA setup and give a fix command for every problem."""
@@ -98,7 +108,7 @@ def doctor(
 
 @app.command("models")
 def list_models(
-    json_output: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print as JSON.")] = False,
 ) -> None:
     """List the reference models with their exact parameter counts and defaults."""
     from gpubench.report.models_table import describe_models, render_models
@@ -137,20 +147,30 @@ def train(
             help="bigram, bigram-pos, gpt, or a model file (it is executed).",
         ),
     ] = "bigram",
-    device: Annotated[str, typer.Option("--device", help="cpu, cuda, cuda:N or mps.")] = "cpu",
+    device: Annotated[
+        str, typer.Option("--device", metavar="DEVICE", help="cpu, cuda, cuda:N or mps.")
+    ] = "cpu",
     iters: Annotated[
-        str | None, typer.Option("--iters", help="Training steps (default: the model's max_iters).")
+        str | None,
+        typer.Option(
+            "--iters", metavar="N", help="Training steps (default: the model's max_iters)."
+        ),
     ] = None,
     batch_size: Annotated[
-        str | None, typer.Option("--batch-size", help="Batch size (default: the model's).")
+        str | None,
+        typer.Option("--batch-size", metavar="B", help="Batch size (default: the model's)."),
     ] = None,
     overrides: SetOption = None,
     data: DataOption = None,
     variant: Annotated[
-        str, typer.Option("--variant", help="reference, fast, or compile (fast + torch.compile).")
+        str,
+        typer.Option(
+            "--variant", metavar="NAME", help="reference, fast, or compile (fast + torch.compile)."
+        ),
     ] = "reference",
     generate: Annotated[
-        int, typer.Option("--generate", min=0, help="Characters to sample after training.")
+        int,
+        typer.Option("--generate", min=0, metavar="N", help="Characters to sample after training."),
     ] = 300,
 ) -> None:
     """Train one model on one device, the lecture script as a command."""
@@ -186,53 +206,75 @@ def run(
         ),
     ] = "bigram,gpt",
     devices: Annotated[
-        str, typer.Option("--devices", help="auto (cpu + every GPU), or e.g. cpu,cuda:0.")
+        str,
+        typer.Option(
+            "--devices", metavar="LIST", help="auto (cpu + every GPU), or e.g. cpu,cuda:0."
+        ),
     ] = "auto",
     iters: Annotated[
-        str, typer.Option("--iters", help="Iteration counts, e.g. 500,5k,50k.")
+        str, typer.Option("--iters", metavar="LIST", help="Iteration counts, e.g. 500,5k,50k.")
     ] = "500,5000,50000",
     batch_sizes: Annotated[
         str | None,
-        typer.Option("--batch-sizes", help="Batch sizes, e.g. 32,64 (default: each model's)."),
+        typer.Option(
+            "--batch-sizes", metavar="LIST", help="Batch sizes, e.g. 32,64 (default: each model's)."
+        ),
     ] = None,
     protocol: Annotated[
         str,
         typer.Option(
-            "--protocol", help="lecture (evaluations in the loop, the headline) or train (none)."
+            "--protocol",
+            metavar="NAME",
+            help="lecture (evaluations in the loop, the headline) or train (none).",
         ),
     ] = "lecture",
     variant: Annotated[
         str,
         typer.Option(
-            "--variant", help="reference, fast, compile (fast + torch.compile), or a list."
+            "--variant",
+            metavar="LIST",
+            help="reference, fast, compile (fast + torch.compile), or a list.",
         ),
     ] = "reference",
     budget: Annotated[
         float,
-        typer.Option("--budget", help="Seconds of measuring; longer runs are extrapolated."),
+        typer.Option(
+            "--budget",
+            metavar="SECONDS",
+            help="Seconds of measuring; longer runs are extrapolated.",
+        ),
     ] = 300.0,
     full: Annotated[
-        bool, typer.Option("--full", help="Run every iteration count for real (no budget).")
+        bool,
+        typer.Option("--full", metavar="", help="Run every iteration count for real (no budget)."),
     ] = False,
     threads: Annotated[
         str | None,
-        typer.Option("--threads", help="CPU threads (default: physical cores); a list compares."),
+        typer.Option(
+            "--threads", metavar="N", help="CPU threads (default: physical cores); a list compares."
+        ),
     ] = None,
     overrides: SetOption = None,
     data: DataOption = None,
     generate: Annotated[
-        int, typer.Option("--generate", min=0, help="Also time generate() for N tokens per cell.")
+        int,
+        typer.Option(
+            "--generate", min=0, metavar="N", help="Also time generate() for N tokens per cell."
+        ),
     ] = 0,
-    out: Annotated[str, typer.Option("--out", help="Folder for run folders.")] = "reports",
+    out: Annotated[
+        str, typer.Option("--out", metavar="DIR", help="Folder for run folders.")
+    ] = "reports",
     name: Annotated[
-        str | None, typer.Option("--name", help="Run folder name (default: time-host).")
+        str | None,
+        typer.Option("--name", metavar="NAME", help="Run folder name (default: time-host)."),
     ] = None,
     resume: Annotated[
         str | None,
         typer.Option("--resume", metavar="RUN_DIR", help="Continue an interrupted run."),
     ] = None,
     json_output: Annotated[
-        bool, typer.Option("--json", help="Print the results path and summary as JSON.")
+        bool, typer.Option("--json", metavar="", help="Print the results path and summary as JSON.")
     ] = False,
 ) -> None:
     """Train the reference models on every device and show where the GPU beats the CPU."""
@@ -274,7 +316,9 @@ def run(
 @app.command()
 def report(
     run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A run folder.")],
-    fmt: Annotated[str, typer.Option("--format", help="table, markdown, csv or json.")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, markdown, csv or json.")
+    ] = "table",
 ) -> None:
     """Re-render a run from its results.json (also one copied from another machine)."""
     from gpubench.report.command import run_report_command
