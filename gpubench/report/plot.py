@@ -20,6 +20,7 @@ from gpubench.report.summary import (
     estimate_for,
     failure_text,
     format_count,
+    format_duration,
     format_estimate,
     format_ratio,
     group_title,
@@ -115,7 +116,13 @@ def _device_colours(results: RunResults) -> dict[str, str]:
 def _draw_panel(
     ax: Any, results: RunResults, group: GroupKey, protocol: str, colours: dict[str, str]
 ) -> None:
-    from matplotlib.ticker import FixedFormatter, FixedLocator, FuncFormatter, NullLocator
+    from matplotlib.ticker import (
+        FixedFormatter,
+        FixedLocator,
+        FuncFormatter,
+        LogLocator,
+        NullLocator,
+    )
 
     cells = [cell for cell in groups_of(results)[group] if cell.phases is not None]
     crossovers = [c for c in crossovers_of(results, group, protocol) if c.kind == "at"]
@@ -138,12 +145,21 @@ def _draw_panel(
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: format_count(value)))
     low, high = ax.get_ylim()
     ticks = [(seconds, label) for seconds, label in DURATION_TICKS if low <= seconds <= high]
-    ax.yaxis.set_major_locator(FixedLocator([seconds for seconds, _ in ticks]))
-    ax.yaxis.set_major_formatter(FixedFormatter([label for _, label in ticks]))
+    if len(ticks) >= 3:
+        ax.yaxis.set_major_locator(FixedLocator([seconds for seconds, _ in ticks]))
+        ax.yaxis.set_major_formatter(FixedFormatter([label for _, label in ticks]))
+    else:  # a narrow range: 1-2-5 ticks, so that a time can still be read off
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(_narrow_duration))
     ax.yaxis.set_minor_locator(NullLocator())
     ax.grid(True, which="major", alpha=0.3)
     ax.set_title(group_title(group))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="best", fontsize=8)
+
+
+def _narrow_duration(seconds: float, _position: Any = None) -> str:
+    """Tick labels for a narrow time range: three significant digits, so no two repeat."""
+    return f"{seconds:.3g} s" if seconds < 60 else format_duration(seconds)
 
 
 def _draw_cell(
