@@ -129,8 +129,8 @@ def render_human(report: DoctorReport, console: Console) -> None:
         render_explanations_human(console, report)
     console.print(Text(_home_to_tilde(header_line(report.facts)), style="bold"), soft_wrap=True)
     console.print()
-    table = Table.grid(padding=(0, 1))
-    table.add_column(width=2, justify="right")
+    table = Table.grid(padding=(0, 2))
+    table.add_column(width=1, justify="right")
     table.add_column(no_wrap=True)
     table.add_column()
     for finding in report.findings:
@@ -144,12 +144,14 @@ def render_human(report: DoctorReport, console: Console) -> None:
         if not needs_details(finding):
             continue
         console.print()
-        console.print(
-            Text.assemble(
-                (f"{SYMBOLS[finding.severity]} {finding.code}", STYLES[finding.severity]),
-                f"  {_home_to_tilde(finding.title)}",
-            )
+        heading = Table.grid(padding=(0, 2))  # a long title wraps under itself, not at column 0
+        heading.add_column(no_wrap=True)
+        heading.add_column()
+        heading.add_row(
+            Text(f"{SYMBOLS[finding.severity]} {finding.code}", style=STYLES[finding.severity]),
+            Text(_home_to_tilde(finding.title)),
         )
+        console.print(heading)
         for line in finding.detail.splitlines():
             console.print(Padding(Text(_home_to_tilde(line)), (0, 0, 0, 2)))
         print_fix(console, finding.fix, transform=_home_to_tilde)
