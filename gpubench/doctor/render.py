@@ -129,8 +129,8 @@ def render_human(report: DoctorReport, console: Console) -> None:
         render_explanations_human(console, report)
     console.print(Text(_home_to_tilde(header_line(report.facts)), style="bold"), soft_wrap=True)
     console.print()
-    table = Table.grid(padding=(0, 2))
-    table.add_column(width=1, justify="right")
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=2, justify="right")
     table.add_column(no_wrap=True)
     table.add_column()
     for finding in report.findings:
