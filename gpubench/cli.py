@@ -14,6 +14,7 @@ from rich.console import Console
 
 from gpubench import __version__
 from gpubench.errors import GpubenchError, UsageError
+from gpubench.options import DEFAULT_BUDGET_S, DEFAULT_ITERS, DEFAULT_MODELS
 
 app = typer.Typer(
     name="gpubench",
@@ -204,7 +205,7 @@ def run(
             metavar="NAMES|PATH",
             help="Comma list of bigram, bigram-pos, gpt, or model files (they are executed).",
         ),
-    ] = "bigram,gpt",
+    ] = DEFAULT_MODELS,
     devices: Annotated[
         str,
         typer.Option(
@@ -213,7 +214,7 @@ def run(
     ] = "auto",
     iters: Annotated[
         str, typer.Option("--iters", metavar="LIST", help="Iteration counts, e.g. 500,5k,50k.")
-    ] = "500,5000,50000",
+    ] = DEFAULT_ITERS,
     batch_sizes: Annotated[
         str | None,
         typer.Option(
@@ -243,7 +244,7 @@ def run(
             metavar="SECONDS",
             help="Seconds of measuring; longer runs are extrapolated.",
         ),
-    ] = 300.0,
+    ] = DEFAULT_BUDGET_S,
     full: Annotated[
         bool,
         typer.Option("--full", metavar="", help="Run every iteration count for real (no budget)."),

@@ -6,6 +6,11 @@ import re
 
 from gpubench.errors import UsageError
 
+# The sweep's defaults (spec README, "Defaults"); here so the CLI can show them without torch.
+DEFAULT_MODELS = "bigram,gpt"
+DEFAULT_ITERS = "500,5000,50000"
+DEFAULT_BUDGET_S = 300.0
+
 _COUNT = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$|^(\d+(?:\.\d+)?[eE]\+?\d+)$")
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000}
 

@@ -7,7 +7,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gpubench.core.data import build_dataset, resolve_source
 from gpubench.core.devices import resolve_devices
-from gpubench.core.models import load_model, parse_overrides, resolve_config
+from gpubench.core.models import count_parameters, load_model, parse_overrides, resolve_config
 from gpubench.core.training import VARIANTS, EvalPoint, TrainingSession, model_variant, train
 from gpubench.errors import UsageError
 from gpubench.options import parse_count
@@ -46,7 +46,7 @@ def run_train_command(
     if variant == "compile":
         with console.status("compiling the model (torch.compile)"):
             session.compile()
-    params = sum(p.numel() for p in session.model.parameters())
+    params = count_parameters(session.model)
     console.print(f"{params / 1e6:.6f} M parameters")
     with Progress(
         TextColumn("[progress.description]{task.description}"), BarColumn(),
@@ -60,12 +60,13 @@ def run_train_command(
                 f"val loss {point.val_loss:.4f}"
             )
 
-        result = train(
-            session,
-            steps,
-            on_eval=on_eval,
-            on_step=lambda i: progress.update(task, completed=i + 1),
-        )
+        stride = max(1, steps // 200)  # the bar needs no more; the loop stays lean
+
+        def on_step(i: int) -> None:
+            if (i + 1) % stride == 0 or i + 1 == steps:
+                progress.update(task, completed=i + 1)
+
+        result = train(session, steps, on_eval=on_eval, on_step=on_step)
     console.print(
         f"trained in {result.seconds:.1f} s ({result.seconds / steps * 1e3:.2f} ms/step, "
         "evaluations included)"

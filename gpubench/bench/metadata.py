@@ -6,22 +6,14 @@ import os
 import platform
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from gpubench import __version__
+from gpubench.core.training import FAST_VARIANT
+from gpubench.doctor.machine import collect_cpu
 from gpubench.doctor.verdict import Verdict
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name from /proc/cpuinfo, or what the platform module knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def git_commit() -> str | None:
@@ -45,6 +37,8 @@ def collect_metadata(verdict: Verdict, argv: list[str]) -> dict[str, Any]:
     import torch
 
     facts = verdict.to_dict()
+    # The doctor read the CPU already; a broken verdict has no facts, so read them here then.
+    cpu = facts["facts"].get("cpu") or asdict(collect_cpu())
     memory = psutil.virtual_memory()
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
     return {
@@ -54,9 +48,9 @@ def collect_metadata(verdict: Verdict, argv: list[str]) -> dict[str, Any]:
         "platform": platform.platform(terse=True),
         "torch": torch.__version__,
         "torch_cuda": torch.version.cuda,
-        "cpu_model": cpu_model(),
-        "cpu_cores_physical": psutil.cpu_count(logical=False),
-        "cpu_cores_logical": psutil.cpu_count(logical=True),
+        "cpu_model": cpu["model"],
+        "cpu_cores_physical": cpu["physical_cores"],
+        "cpu_cores_logical": cpu["logical_cores"],
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "memory_total_bytes": memory.total,
         "load_average_start": list(load) if load else None,
@@ -64,8 +58,7 @@ def collect_metadata(verdict: Verdict, argv: list[str]) -> dict[str, Any]:
         "verdict_kind": verdict.kind,
         "doctor": facts,  # the doctor's facts: cuDNN, driver, GPUs, memory, other processes
         "cuda_launch_blocking": os.environ.get("CUDA_LAUNCH_BLOCKING") == "1",
-        "fast_variant": "TF32 + bf16 autocast on CUDA; bf16 autocast on CPUs with native bf16; "
-        "fused AdamW; torch.compile off",
+        "fast_variant": FAST_VARIANT,
         "command": " ".join(["gpubench", *argv]),
         "executable": sys.executable,
     }

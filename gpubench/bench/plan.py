@@ -12,17 +12,19 @@ from typing import Any
 
 from gpubench.bench.costmodel import PROTOCOLS
 from gpubench.bench.results import CellKey
-from gpubench.core.data import TextSource
+from gpubench.core.data import TextSource, check_split_length
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import REFERENCE_MODELS, ModelSpec, load_model, parse_overrides
 from gpubench.core.models import resolve_config as resolve_model_config
 from gpubench.core.training import VARIANTS, model_variant
 from gpubench.errors import UsageError
-from gpubench.options import parse_count_list, split_list
-
-DEFAULT_MODELS = "bigram,gpt"
-DEFAULT_ITERS = "500,5000,50000"
-DEFAULT_BUDGET_S = 300.0
+from gpubench.options import (
+    DEFAULT_BUDGET_S,
+    DEFAULT_ITERS,
+    DEFAULT_MODELS,
+    parse_count_list,
+    split_list,
+)
 
 
 @dataclass
@@ -130,7 +132,8 @@ def build_plan(
         for variant in variant_list:
             if model_variant(variant) not in spec.variants:
                 raise UsageError(f"model {spec.name!r} has no variant {variant!r}")
-        _check_text_length(source, base["block_size"])
+        if source.text is not None:
+            check_split_length(len(source.text), base["block_size"] + 1, source.label)
         for batch, variant, device in itertools.product(
             batch_list or [base["batch_size"]], variant_list, device_list
         ):
@@ -144,17 +147,6 @@ def build_plan(
         threads=thread_list, overrides=settings, source=source, configs=configs,
         generate=generate,
     )  # fmt: skip
-
-
-def _check_text_length(source: TextSource, block_size: int) -> None:
-    if source.text is None:
-        return
-    validation = len(source.text) - int(0.9 * len(source.text))
-    if validation < block_size + 1:
-        raise UsageError(
-            f"--data {source.label}: {len(source.text)} characters are too few for block_size "
-            f"{block_size}: the validation split (last 10 %) needs at least {block_size + 1}"
-        )
 
 
 def new_run_dir(out: Path, name: str | None = None) -> Path:

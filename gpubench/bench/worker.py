@@ -16,6 +16,8 @@ import time
 import traceback
 from typing import Any, TextIO
 
+from gpubench.core.models import count_parameters
+
 Clock = time.perf_counter
 WARMUP_STEPS = 5  # at least this many untimed-for-the-median steps where the budget allows
 FIRST_STEPS = 3  # first steps timed one by one (lazy init, allocator, compile)
@@ -191,7 +193,7 @@ def throughput(job: dict[str, Any], session: Any, step_s: float) -> dict[str, An
     from gpubench.bench import flops
 
     tokens = session.batch_size * session.block_size
-    n_params = sum(p.numel() for p in session.model.parameters())
+    n_params = count_parameters(session.model)
     dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
     per_step = flops.flops_per_step(job["config"], n_params)
     achieved = per_step / step_s if step_s > 0 else None
@@ -228,7 +230,7 @@ def describe_session(session: Any) -> dict[str, Any]:
         name = device.type
     return {
         "device_name": name,
-        "n_params": sum(p.numel() for p in session.model.parameters()),
+        "n_params": count_parameters(session.model),
         "threads": torch.get_num_threads(),
     }
 

@@ -180,6 +180,18 @@ class Dataset:
         return self.tokenizer.decode(ids)
 
 
+def check_split_length(n_chars: int, min_length: int, label: str) -> None:
+    """Both splits of the lecture's 90/10 split must hold ``min_length`` (block_size + 1)."""
+    train = int(0.9 * n_chars)
+    shortest = min(train, n_chars - train)
+    if shortest < min_length:
+        raise DataError(
+            f"--data {label}: {n_chars} characters give a {shortest}-character split; each "
+            f"split needs at least block_size + 1 = {min_length}, so the text has too few "
+            "characters (the validation split is the last 10 %)"
+        )
+
+
 def build_dataset(source: TextSource, *, min_length: int = 2, seed: int = 1337) -> Dataset:
     """Encode the text (or draw synthetic tokens of the corpus's shape) and split it."""
     import torch
@@ -193,15 +205,9 @@ def build_dataset(source: TextSource, *, min_length: int = 2, seed: int = 1337) 
         tokenizer = CharTokenizer.from_text(source.text)
         data = torch.tensor(tokenizer.encode(source.text), dtype=torch.long)
         vocab_size = tokenizer.vocab_size
+    check_split_length(len(data), min_length, source.label)
     n = int(0.9 * len(data))
     train, val = data[:n], data[n:]
-    shortest = min(len(train), len(val))
-    if shortest < min_length:
-        raise DataError(
-            f"--data {source.label}: {len(data)} characters give a {shortest}-character split; "
-            f"each split needs at least block_size + 1 = {min_length} (the validation split is "
-            "the last 10 %)"
-        )
     return Dataset(train=train, val=val, vocab_size=vocab_size, tokenizer=tokenizer, source=source)
 
 
