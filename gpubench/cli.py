@@ -91,7 +91,7 @@ def doctor(
     """Diagnose the PyTorch/CUDA setup and give a fix command for every problem."""
     if json_output and markdown:
         fail(UsageError("--json and --markdown cannot be combined; choose one"))
-    from gpubench.doctor.command import run_doctor_command
+    from gpubench.commands.doctor import run_doctor_command
 
     output = "json" if json_output else "markdown" if markdown else "human"
     try:
@@ -112,7 +112,7 @@ def list_models(
     json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print as JSON.")] = False,
 ) -> None:
     """List the reference models with their exact parameter counts and defaults."""
-    from gpubench.report.models_table import describe_models, render_models
+    from gpubench.commands.models import describe_models, render_models
 
     try:
         rows = describe_models()
@@ -175,7 +175,7 @@ def train(
     ] = 300,
 ) -> None:
     """Train one model on one device, the lecture script as a command."""
-    from gpubench.train_command import run_train_command
+    from gpubench.commands.train import run_train_command
 
     try:
         run_train_command(
@@ -280,7 +280,7 @@ def run(
 ) -> None:
     """Train the reference models on every device and show where the GPU beats the CPU."""
     from gpubench.bench.engine import SweepInterrupted
-    from gpubench.run_command import run_sweep_command
+    from gpubench.commands.run import run_sweep_command
 
     if resume:
         given = [
@@ -322,7 +322,7 @@ def report(
     ] = "table",
 ) -> None:
     """Re-render a run from its results.json (also one copied from another machine)."""
-    from gpubench.report.command import run_report_command
+    from gpubench.commands.report import run_report_command
 
     try:
         run_report_command(run_dir, fmt)
@@ -337,7 +337,7 @@ def compare(
     ],
 ) -> None:
     """Line up runs from different machines cell by cell."""
-    from gpubench.report.command import run_compare_command
+    from gpubench.commands.report import run_compare_command
 
     if len(run_dirs) < 2:
         fail(UsageError("compare needs at least two run folders"))

@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from gpubench.bench.costmodel import CostModel, cell_cost_model, derive_results, plan_full_runs
 from gpubench.bench.plan import SweepPlan
-from gpubench.bench.results import (
+from gpubench.errors import GpubenchError
+from gpubench.results.costmodel import CostModel, cell_cost_model, derive_results, plan_full_runs
+from gpubench.results.model import (
     CellKey,
     CellResult,
     Failure,
@@ -35,7 +36,6 @@ from gpubench.bench.results import (
     Throughput,
     save_results,
 )
-from gpubench.errors import GpubenchError
 
 PHASES_SHARE = 0.5  # at most this share of the budget goes to measuring phases
 MIN_PHASE_BUDGET_S = 2.0

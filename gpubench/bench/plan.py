@@ -10,8 +10,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gpubench.bench.costmodel import PROTOCOLS
-from gpubench.bench.results import CellKey
 from gpubench.core.data import TextSource, check_split_length
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import REFERENCE_MODELS, ModelSpec, load_model, parse_overrides
@@ -25,6 +23,8 @@ from gpubench.options import (
     parse_count_list,
     split_list,
 )
+from gpubench.results.costmodel import PROTOCOLS
+from gpubench.results.model import CellKey
 
 
 @dataclass

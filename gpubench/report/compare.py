@@ -11,8 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gpubench.bench.costmodel import CostModel, cell_cost_model, estimate_cell, find_crossover
-from gpubench.bench.results import CellResult, Estimate, RunResults
 from gpubench.errors import UsageError
 from gpubench.report.summary import (
     failure_text,
@@ -30,6 +28,8 @@ from gpubench.report.summary import (
     round_significant,
     verdict_line,
 )
+from gpubench.results.costmodel import CostModel, cell_cost_model, estimate_cell, find_crossover
+from gpubench.results.model import CellResult, Estimate, RunResults
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -11,8 +11,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gpubench.bench.costmodel import CostModel, cell_cost_model
-from gpubench.bench.results import CellResult, Crossover, RunResults
 from gpubench.report.summary import (
     GroupKey,
     crossovers_of,
@@ -31,6 +29,8 @@ from gpubench.report.summary import (
     requested_iters,
     round_significant,
 )
+from gpubench.results.costmodel import CostModel, cell_cost_model
+from gpubench.results.model import CellResult, Crossover, RunResults
 
 PANEL_WIDTH_PX = 600
 MIN_WIDTH_PX = 1200

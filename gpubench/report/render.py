@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpubench.bench.costmodel import CostModel, cell_cost_model
-from gpubench.bench.results import CellResult, Estimate, RunResults
 from gpubench.report.plot import matplotlib_available, text_chart, write_crossover_png
 from gpubench.report.summary import (
     NOT_MEASURED,
@@ -46,6 +44,8 @@ from gpubench.report.summary import (
     unreached_models,
     verdict_line,
 )
+from gpubench.results.costmodel import CostModel, cell_cost_model
+from gpubench.results.model import CellResult, Estimate, RunResults
 
 if TYPE_CHECKING:
     import pandas

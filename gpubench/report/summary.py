@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from gpubench.bench.costmodel import PROTOCOLS, cell_cost_model, crossover_for
-from gpubench.bench.results import BatchCrossover, CellResult, Crossover, Estimate, RunResults
+from gpubench.results.costmodel import PROTOCOLS, cell_cost_model, crossover_for
+from gpubench.results.model import BatchCrossover, CellResult, Crossover, Estimate, RunResults
 
 GroupKey = tuple[str, int, str]  # (model, batch size, variant), as CellKey.group
 NOT_MEASURED = "—"

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from gpubench.bench.engine import run_worker
-from gpubench.bench.results import load_results
 from gpubench.core.models import REFERENCE_MODELS, load_model
+from gpubench.results.model import load_results
 
 pytestmark = pytest.mark.gpu
 

@@ -3,9 +3,9 @@
 import pytest
 
 from gpubench.bench.plan import build_plan, new_run_dir
-from gpubench.bench.results import CellKey
 from gpubench.core.data import TextSource
 from gpubench.errors import UsageError
+from gpubench.results.model import CellKey
 
 SYNTHETIC = TextSource(label="synthetic")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
+from gpubench.commands.doctor import exit_code
 from gpubench.doctor.checks import ALL_CHECKS, run_checks
 from gpubench.doctor.checks.environment import check_duplicate_torch, check_python_env
 from gpubench.doctor.checks.runtime import check_cpu_threads, check_smoke
 from gpubench.doctor.checks.torch_build import check_cudnn, check_rocm, format_cudnn
 from gpubench.doctor.checks.visibility import check_cuda_visible_devices
-from gpubench.doctor.command import exit_code
 from gpubench.doctor.facts import Facts, TorchDistribution
 from gpubench.doctor.findings import Finding, Severity
 from gpubench.doctor.render import DoctorReport

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import gpubench.doctor.command as command
+import gpubench.commands.doctor as command
 from gpubench.cli import app
 from gpubench.doctor import Verdict, fast_verdict
 from gpubench.doctor.facts import Facts

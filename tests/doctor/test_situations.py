@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gpubench.commands.doctor import exit_code
 from gpubench.doctor.checks import run_checks
-from gpubench.doctor.command import exit_code
 from gpubench.doctor.findings import Finding, Severity
 from gpubench.doctor.render import DoctorReport
 from gpubench.doctor.verdict import decide_verdict

@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas
 import pytest
 
+from gpubench.commands.report import run_compare_command, run_report_command
 from gpubench.errors import UsageError
-from gpubench.report.command import run_compare_command, run_report_command
 from tests.report.fixtures.build import fixture_dir
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from gpubench.bench.costmodel import cell_cost_model
 from gpubench.errors import UsageError
 from gpubench.report.compare import compare_runs, comparison_rows, render_comparison
+from gpubench.results.costmodel import cell_cost_model
 from tests.report.conftest import load_fixture
 
 

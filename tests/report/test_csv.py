@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas
 import pytest
 
-from gpubench.bench.results import RunResults
 from gpubench.report.render import CSV_COLUMNS, write_csv
 from gpubench.report.summary import estimate_for
+from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from gpubench.bench.costmodel import cell_cost_model
-from gpubench.bench.results import CellKey
+from gpubench.results.costmodel import cell_cost_model
+from gpubench.results.model import CellKey
 from tests.report.conftest import load_fixture
 from tests.report.fixtures.build import BUILDERS, NAMES, fixture_dir
 

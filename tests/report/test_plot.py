@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from gpubench.bench.results import RunResults
 from gpubench.report.plot import (
     figure_size_px,
     matplotlib_available,
@@ -16,6 +15,7 @@ from gpubench.report.plot import (
     write_crossover_png,
 )
 from gpubench.report.summary import group_title, groups_of
+from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from gpubench.bench.results import RunResults
 from gpubench.report.render import (
     PLOT_SKIPPED,
     render_json,
@@ -23,6 +22,7 @@ from gpubench.report.summary import (
     range_text,
     summary_sentences,
 )
+from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture, parse_duration, parse_markdown_tables
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from gpubench.bench.results import (
+from gpubench.results.model import (
     BatchCrossover,
     CellResult,
     Crossover,

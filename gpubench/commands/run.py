@@ -23,11 +23,11 @@ from rich.text import Text
 from gpubench.bench.engine import Engine
 from gpubench.bench.metadata import collect_metadata
 from gpubench.bench.plan import SweepPlan, build_plan, new_run_dir
-from gpubench.bench.results import RunResults, load_results, save_results
 from gpubench.core.data import TextSource, read_text_file, resolve_source
 from gpubench.doctor import fast_verdict
 from gpubench.doctor.verdict import Verdict
 from gpubench.errors import UsageError
+from gpubench.results.model import RunResults, load_results, save_results
 
 
 def available_from(verdict: Verdict) -> list[str]:

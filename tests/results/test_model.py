@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from gpubench.bench.costmodel import derive_results
-from gpubench.bench.results import (
+from gpubench.results.costmodel import derive_results
+from gpubench.results.model import (
     SCHEMA,
     CellKey,
     CellResult,

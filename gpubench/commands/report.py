@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gpubench.bench.results import RunResults, load_results
 from gpubench.errors import UsageError
+from gpubench.results.model import RunResults, load_results
 
 FORMATS = ("table", "markdown", "csv", "json")
 

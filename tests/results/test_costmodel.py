@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from gpubench.bench.costmodel import (
+from gpubench.core.training import evaluation_steps
+from gpubench.results.costmodel import (
     MIN_RELATIVE_RANGE,
     CostModel,
     evaluation_count,
@@ -12,8 +13,7 @@ from gpubench.bench.costmodel import (
     fit_cost_model,
     plan_full_runs,
 )
-from gpubench.bench.results import Phases, StepStats
-from gpubench.core.training import evaluation_steps
+from gpubench.results.model import Phases, StepStats
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,1 @@
+"""One module per CLI command: each takes parsed options and returns an exit code (docs/design.md)."""
