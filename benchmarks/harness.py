@@ -1,4 +1,4 @@
-"""Side-by-side timing: arms measured in one process, interleaved A, B, A, B, ..., so that a
+"""Side-by-side timing: arms measured in one process, interleaved A, B, B, A, A, B, ... (ABBA), so that a
 slow patch of the machine (these VMs vary by 2x from minute to minute) hits every arm alike.
 
 Each arm times blocks of training steps with one device sync per block, the way gpubench's
@@ -101,17 +101,24 @@ class Comparison:
         }
 
 
+def round_order(names: list[str], round_index: int) -> list[str]:
+    """ABBA: even rounds run the arms in order, odd rounds in reverse, so that neither arm
+    always runs first (warm caches, turbo budget and a drifting machine favour one slot)."""
+    return names if round_index % 2 == 0 else names[::-1]
+
+
 def interleave(
     arms: dict[str, Callable[[], float]], repeats: int, *, warmup: int = 1
 ) -> dict[str, list[float]]:
-    """Run every arm once per round, in turn, ``repeats`` rounds after ``warmup`` rounds."""
-    for _ in range(warmup):
-        for run in arms.values():
-            run()
+    """Run every arm once per round, ``repeats`` rounds after ``warmup`` rounds, in ABBA order."""
+    names = list(arms)
+    for index in range(warmup):
+        for name in round_order(names, index):
+            arms[name]()
     times: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(repeats):
-        for name, run in arms.items():
-            times[name].append(run())
+    for index in range(repeats):
+        for name in round_order(names, index):
+            times[name].append(arms[name]())
     return times
 
 
