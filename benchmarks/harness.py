@@ -1,5 +1,5 @@
-"""Side-by-side timing: arms measured in one process, interleaved A, B, B, A, A, B, ... (ABBA), so that a
-slow patch of the machine (these VMs vary by 2x from minute to minute) hits every arm alike.
+"""Side-by-side timing: arms measured in one process, interleaved A, B, B, A, ... (ABBA), so
+that a slow patch of the machine (these VMs vary by 2x from minute to minute) hits every arm alike.
 
 Each arm times blocks of training steps with one device sync per block, the way gpubench's
 worker times its steady state. A comparison reports each arm's median and IQR per step and,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "harness.py"
@@ -11,6 +12,7 @@ HARNESS = Path(__file__).resolve().parents[1] / "benchmarks" / "harness.py"
 def load_harness():
     spec = importlib.util.spec_from_file_location("bench_harness", HARNESS)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
