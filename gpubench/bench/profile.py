@@ -1,0 +1,368 @@
+"""Profile a training session's steady steps op by op, and probe this machine's op-model
+parameters (matmul rate, memory bandwidth, per-op dispatch overhead).
+
+Entry points (the worker's profile phase and ``gpubench predict --profile-now`` call them;
+both run outside every timed phase; docs/predict.md describes what is measured):
+
+  probe_machine(device) -> MachineParams            about 1 s
+  profile_session(session, params=...) -> OpProfile  one recorded step, ``steps`` timed steps
+                                                     and one evaluation batch
+
+Two passes, because a Python dispatch mode slows every op it sees: a recording pass
+(op names, counts, FLOPs from torch's flop counter formulas, bytes from tensor sizes, the
+phase each op was issued in) and a timing pass under ``torch.profiler`` (self time per op).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gpubench.results.profile import MachineParams, OpProfile, OpRecord
+
+Clock = time.perf_counter
+FRAMEWORK_OP = "(framework)"  # profiler self time of wrappers no recorded op accounts for
+
+MATMUL_OPS = {"mm", "addmm", "matmul", "linear", "addmv", "mv", "dot"}
+ATTENTION_OPS = {
+    "bmm", "baddbmm", "_softmax", "_softmax_backward_data", "masked_fill",
+    "_scaled_dot_product_attention_math", "_scaled_dot_product_flash_attention_for_cpu",
+    "_scaled_dot_product_flash_attention_for_cpu_backward",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_flash_attention",
+}  # fmt: skip
+COPY_OPS = {"copy_", "_to_copy", "clone", "stack", "cat", "index_select", "_local_scalar_dense"}
+NO_KERNEL_OPS = {"empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias",
+                 "_local_scalar_dense", "set_", "resize_"}  # fmt: skip
+
+
+def categorize(name: str, phase: str, is_view: bool) -> str:
+    """An op's category for the step's breakdown (docs/predict.md, "categories").
+
+    In the lecture models batched matmuls (bmm) and softmax occur only in attention, and
+    linear layers reach aten as mm/addmm, so names tell attention and matmul apart.
+    """
+    if phase == "optimizer":
+        return "optimizer"
+    if phase == "data" or name in COPY_OPS:
+        return "copy"
+    if is_view:
+        return "other"
+    if name in ATTENTION_OPS:
+        return "attention"
+    if name in MATMUL_OPS:
+        return "matmul"
+    return "elementwise"
+
+
+def _tensor_bytes(values: Any) -> int:
+    import torch
+
+    total = 0
+    stack = [values]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, torch.Tensor):
+            total += value.numel() * value.element_size()
+        elif isinstance(value, (list, tuple)):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return total
+
+
+def _recorder_class() -> type:
+    """The dispatch mode class, built on first use so that importing this module is cheap."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import flop_registry
+
+    class OpRecorder(TorchDispatchMode):
+        """Records every aten op that runs: name, phase, FLOPs and bytes."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.phase = "forward"
+            self.records: dict[tuple[str, str], OpRecord] = {}
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            kwargs = kwargs or {}
+            out = func(*args, **kwargs)
+            packet = func._overloadpacket
+            name = packet.__name__
+            flops = 0.0
+            if packet in flop_registry:
+                flops = float(flop_registry[packet](*args, **kwargs, out_val=out))
+            is_view = bool(func.is_view)
+            kernels = not is_view and name not in NO_KERNEL_OPS
+            moved = _tensor_bytes((args, kwargs, out)) if kernels else 0
+            key = (name, self.phase)
+            record = self.records.get(key)
+            if record is None:
+                category = categorize(name, self.phase, is_view)
+                record = OpRecord(name, category, self.phase, 0, kernels=kernels)
+                self.records[key] = record
+            record.count += 1
+            record.flops += flops
+            record.bytes += moved
+            return out
+
+    return OpRecorder
+
+
+@contextlib.contextmanager
+def _phase(recorder: Any, name: str) -> Iterator[None]:
+    """Mark ops issued inside as one phase, for the recorder and for the profiler's timeline."""
+    import torch
+
+    if recorder is not None:
+        recorder.phase = name
+    with torch.profiler.record_function(f"gpubench::{name}"):
+        yield
+
+
+def _training_step(session: Any, recorder: Any = None) -> None:
+    """``TrainingSession.step`` with its phases marked; the same calls in the same order."""
+    from gpubench.core.data import get_batch
+
+    with _phase(recorder, "data"):
+        xb, yb = get_batch(session.dataset.train, session.batch_size, session.block_size,
+                           session.device)  # fmt: skip
+    with _phase(recorder, "forward"), session._autocast():
+        _, loss = session.model(xb, yb)
+    with _phase(recorder, "backward"):
+        session.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+    with _phase(recorder, "optimizer"):
+        session.optimizer.step()
+
+
+def _evaluation_batch(session: Any, recorder: Any = None) -> None:
+    """One batch of ``TrainingSession.estimate_loss``: batch, forward without grad, ``item``."""
+    import torch
+
+    from gpubench.core.data import get_batch
+
+    session.model.eval()
+    try:
+        with torch.no_grad():
+            with _phase(recorder, "data"):
+                xb, yb = get_batch(session.dataset.val, session.batch_size, session.block_size,
+                                   session.device)  # fmt: skip
+            with _phase(recorder, "forward"), session._autocast():
+                _, loss = session.model(xb, yb)
+                loss.item()
+    finally:
+        session.model.train()
+
+
+def _record_ops(session: Any, work: Any) -> list[OpRecord]:
+    recorder = _recorder_class()()
+    with recorder:
+        work(session, recorder)
+    return list(recorder.records.values())
+
+
+def _time_ops(session: Any, work: Any, repeats: int) -> tuple[dict[tuple[str, str], float], float]:
+    """Profiler self time per (op name, phase), in µs per run, and the median wall time."""
+    import torch
+
+    walls = []
+    # One warm-up run under the profiler: its first ops pay the profiler's own start-up.
+    schedule = torch.profiler.schedule(wait=0, warmup=1, active=repeats, repeat=1)
+    with torch.profiler.profile(
+        activities=[torch.profiler.ProfilerActivity.CPU], schedule=schedule
+    ) as prof:
+        for index in range(repeats + 1):
+            session.sync()
+            start = Clock()
+            work(session)
+            session.sync()
+            if index > 0:
+                walls.append(Clock() - start)
+            prof.step()
+    events = list(prof.events())
+    ranges = [
+        (event.time_range.start, event.time_range.end, event.name.removeprefix("gpubench::"))
+        for event in events
+        if event.name.startswith("gpubench::")
+    ]
+    times: dict[tuple[str, str], float] = {}
+    for event in events:
+        if not event.name.startswith("aten::"):
+            continue
+        start = event.time_range.start
+        phase = next((name for lo, hi, name in ranges if lo <= start <= hi), "forward")
+        key = (event.name.removeprefix("aten::"), phase)
+        times[key] = times.get(key, 0.0) + event.self_cpu_time_total / repeats
+    return times, statistics.median(walls)
+
+
+def _attach_times(records: list[OpRecord], times: dict[tuple[str, str], float]) -> list[OpRecord]:
+    """Give each record its profiled self time; time no record accounts for (composite
+    wrappers such as aten::linear) becomes one ``(framework)`` record per phase."""
+    by_key = {(r.name, r.phase): r for r in records}
+    leftover: dict[str, float] = {}
+    for key, micros in times.items():
+        record = by_key.get(key)
+        if record is not None:
+            record.host_us += micros
+        else:
+            leftover[key[1]] = leftover.get(key[1], 0.0) + micros
+    extra = [
+        OpRecord(FRAMEWORK_OP, "other", phase, 0, host_us=micros, kernels=False)
+        for phase, micros in leftover.items()
+    ]
+    return records + extra
+
+
+def batch_bytes(session: Any) -> int:
+    """Bytes of one (x, y) batch: what the lecture copies to the device every step."""
+    return 2 * session.batch_size * session.block_size * session.dataset.train.element_size()
+
+
+def profile_session(
+    session: Any, *, params: MachineParams | None = None, steps: int = 3
+) -> OpProfile:
+    """Profile ``steps`` training steps and one evaluation batch of a warmed-up session.
+
+    Advances the session by ``steps + 1`` optimizer steps: call it after the timed phases
+    (or on a session of its own). For the lecture GPT on a small CPU (seconds a step) pass
+    ``steps=1``.
+    """
+    steps = max(1, int(steps))
+    records = _record_ops(session, _training_step)
+    times, wall = _time_ops(session, _training_step, steps)
+    eval_records = _record_ops(session, _evaluation_batch)
+    eval_times, eval_wall = _time_ops(session, _evaluation_batch, 1)
+    return OpProfile(
+        device=str(session.device),
+        steps_profiled=steps,
+        step_wall_s=wall,
+        ops=_attach_times(records, times),
+        eval_ops=_attach_times(eval_records, eval_times),
+        eval_batch_wall_s=eval_wall,
+        batch_bytes=batch_bytes(session),
+        params=params,
+        notes=[f"{steps} step(s) timed under torch.profiler, one recorded; one eval batch"],
+    )
+
+
+# --- probes of this machine ---------------------------------------------------------------
+
+
+def _best_rate(work: Any, units_per_call: float, seconds: float, sync: Any) -> float:
+    """Highest units/s over batches of calls, batches doubling until one is long enough."""
+    best, batch = 0.0, 1
+    work()
+    sync()
+    deadline = Clock() + seconds
+    while True:
+        start = Clock()
+        for _ in range(batch):
+            work()
+        sync()
+        elapsed = Clock() - start
+        best = max(best, batch * units_per_call / elapsed)
+        if Clock() >= deadline:
+            return best
+        if elapsed < seconds / 10:
+            batch *= 2
+
+
+def measure_bandwidth(device: str = "cpu", *, megabytes: int = 64, seconds: float = 0.4) -> float:
+    """Copy probe: bytes read + written per second copying a buffer larger than the caches."""
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    source = torch.empty(megabytes * 2**20 // 4, dtype=torch.float32, device=target).fill_(1.0)
+    sink = torch.empty_like(source)
+    moved = 2.0 * source.numel() * source.element_size()
+    return _best_rate(lambda: sink.copy_(source), moved, seconds, lambda: synchronize(target))
+
+
+def measure_dispatch(device: str = "cpu", *, calls: int = 2000, repeats: int = 5) -> float:
+    """Tiny-op probe: seconds per out-of-place add of two one-element tensors (median).
+
+    On a CPU this is the framework's per-op cost (Python binding, dispatcher, allocator);
+    on a GPU the same loop measures host time per op including the kernel launch.
+    """
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    a = torch.ones(1, device=target)
+    b = torch.ones(1, device=target)
+    samples = []
+    for _ in range(repeats):
+        synchronize(target)
+        start = Clock()
+        for _ in range(calls):
+            torch.add(a, b)
+        synchronize(target)
+        samples.append((Clock() - start) / calls)
+    return statistics.median(samples)
+
+
+def probe_machine(device: str = "cpu", *, seconds: float = 0.4) -> MachineParams:
+    """This device's op-model parameters, measured (about three times ``seconds``)."""
+    import torch
+
+    from gpubench.bench.flops import measure_peak_flops
+
+    matmul = measure_peak_flops(device, "fp32", seconds=seconds)
+    bandwidth = measure_bandwidth(device, seconds=seconds)
+    dispatch = measure_dispatch(device)
+    name = device
+    if device == "cpu":
+        name = f"cpu ({torch.get_num_threads()} threads)"
+    return MachineParams(
+        name=name,
+        matmul_flops_per_s=matmul,
+        bandwidth_bytes_per_s=bandwidth,
+        dispatch_s=dispatch,
+        asynchronous=torch.device(device).type == "cuda",
+        source="measured: fp32 matmul probe, 64 MiB copy probe, one-element add probe",
+    )
+
+
+def profile_config(
+    model: str,
+    config: dict[str, Any],
+    *,
+    variant: str = "reference",
+    device: str = "cpu",
+    data_path: str | None = None,
+    params: MachineParams | None = None,
+    warmup_steps: int = 2,
+    steps: int = 3,
+) -> OpProfile:
+    """Build a cell's session from its config, warm it up and profile it (for ``predict``).
+
+    ``data_path`` None: synthetic tokens of the corpus's shape (op counts and sizes depend
+    on the vocabulary size and the config, not on which characters are trained on).
+    """
+    import torch
+
+    from gpubench.core.data import TextSource, build_dataset, read_text_file
+    from gpubench.core.models import load_model
+    from gpubench.core.training import TrainingSession, model_variant
+
+    text = read_text_file(Path(data_path)) if data_path else None
+    source = TextSource(label=data_path or "synthetic", text=text, path=data_path)
+    dataset = build_dataset(source, min_length=int(config["block_size"]) + 1)
+    session = TrainingSession(
+        load_model(model), config, dataset, torch.device(device), variant=model_variant(variant)
+    )
+    for _ in range(warmup_steps):
+        session.step()
+    session.sync()
+    profile = profile_session(session, params=params, steps=steps)
+    profile.notes.append(f"profiled by gpubench predict on {device}, {warmup_steps} warm-up steps")
+    return profile

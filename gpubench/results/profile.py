@@ -1,0 +1,265 @@
+"""Op profiles of a cell and the regime they imply (overhead-, memory- or compute-bound).
+
+Torch-free records: ``gpubench.bench.profile`` fills them on the machine, the report and
+``gpubench predict`` read them from ``results.json`` (a cell's ``"profile"`` key). The
+model behind ``classify_regime`` is described in docs/predict.md.
+
+Entry points for integration:
+  OpProfile.to_dict / OpProfile.from_dict   the JSON stored under a cell's "profile" key
+  classify_regime(profile, label=...)       the regime and its one-sentence reason
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+PROFILE_SCHEMA = "gpubench.profile/1"
+CATEGORIES = ("matmul", "attention", "elementwise", "optimizer", "copy", "other")
+# Where an op was issued: the batch (data), the model's forward and backward, the optimizer.
+PHASES = ("data", "forward", "backward", "optimizer")
+REGIMES = ("overhead", "memory", "compute")
+
+
+@dataclass
+class OpRecord:
+    """One aten op name in one phase, summed over a profiled step (or evaluation batch).
+
+    ``count`` calls; ``flops`` from torch's flop counter (matmuls, attention); ``bytes`` the
+    sizes of input and output tensors; ``host_us`` the profiler's self CPU time (on a CPU
+    this is the op's whole execution); ``device_us`` self device time (0 off a GPU).
+    ``kernels``: False for views and metadata ops that launch nothing on a GPU.
+    """
+
+    name: str
+    category: str
+    phase: str
+    count: int
+    flops: float = 0.0
+    bytes: float = 0.0
+    host_us: float = 0.0
+    device_us: float = 0.0
+    kernels: bool = True
+
+
+@dataclass
+class MachineParams:
+    """The op model's parameters for one device, with where each came from.
+
+    ``matmul_flops_per_s``: achievable dense matmul rate; ``bandwidth_bytes_per_s``:
+    achievable memory bandwidth (copy probe); ``dispatch_s``: host time to dispatch one
+    tiny op (the framework's per-op overhead); ``launch_s``: extra host cost per kernel
+    launch (0 on a CPU); ``launch_floor_s``: shortest device time of a kernel.
+    ``asynchronous``: True where the host queues work for the device (CUDA), so host and
+    device times overlap; False on a CPU, where each op runs on the calling thread.
+    """
+
+    name: str
+    matmul_flops_per_s: float
+    bandwidth_bytes_per_s: float
+    dispatch_s: float
+    launch_s: float = 0.0
+    launch_floor_s: float = 0.0
+    asynchronous: bool = False
+    source: str = "measured"
+
+
+@dataclass
+class OpProfile:
+    """What a few profiled steady steps (and one evaluation batch) of a cell consist of."""
+
+    device: str
+    steps_profiled: int
+    step_wall_s: float  # wall time of one profiled step (median), profiler on
+    ops: list[OpRecord] = field(default_factory=list)  # per step
+    eval_ops: list[OpRecord] = field(default_factory=list)  # per evaluation batch
+    eval_batch_wall_s: float = 0.0
+    batch_bytes: int = 0  # bytes of (x, y) copied to the device each step
+    params: MachineParams | None = None  # probes of the machine that ran the profile
+    notes: list[str] = field(default_factory=list)
+    schema: str = PROFILE_SCHEMA
+
+    @property
+    def ops_per_step(self) -> int:
+        return sum(op.count for op in self.ops)
+
+    @property
+    def host_s(self) -> float:
+        return sum(op.host_us for op in self.ops) * 1e-6
+
+    @property
+    def host_us_per_op(self) -> float:
+        count = self.ops_per_step
+        return self.host_s * 1e6 / count if count else 0.0
+
+    @property
+    def flops_per_step(self) -> float:
+        return sum(op.flops for op in self.ops)
+
+    @property
+    def bytes_per_step(self) -> float:
+        return sum(op.bytes for op in self.ops)
+
+    def category_shares(self) -> dict[str, float]:
+        """Share of the profiled op time per category (sums to 1 when anything ran)."""
+        return shares_by_category(self.ops)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["ops"] = [_compact(op) for op in self.ops]
+        data["eval_ops"] = [_compact(op) for op in self.eval_ops]
+        data["derived"] = {
+            "ops_per_step": self.ops_per_step,
+            "host_us_per_op": self.host_us_per_op,
+            "flops_per_step": self.flops_per_step,
+            "bytes_per_step": self.bytes_per_step,
+            "category_shares": self.category_shares(),
+        }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> OpProfile:
+        if data.get("schema") != PROFILE_SCHEMA:
+            raise ValueError(f"not a {PROFILE_SCHEMA} record (schema: {data.get('schema')!r})")
+        params = data.get("params")
+        return cls(
+            device=data["device"],
+            steps_profiled=int(data["steps_profiled"]),
+            step_wall_s=float(data["step_wall_s"]),
+            ops=[OpRecord(**op) for op in data.get("ops", [])],
+            eval_ops=[OpRecord(**op) for op in data.get("eval_ops", [])],
+            eval_batch_wall_s=float(data.get("eval_batch_wall_s", 0.0)),
+            batch_bytes=int(data.get("batch_bytes", 0)),
+            params=MachineParams(**params) if params else None,
+            notes=list(data.get("notes", [])),
+        )
+
+
+def _compact(op: OpRecord) -> dict[str, Any]:
+    """An op as JSON, rounded so a GPT profile stays a few tens of kilobytes."""
+    data = asdict(op)
+    for key in ("flops", "bytes"):
+        data[key] = float(f"{data[key]:.4g}")
+    for key in ("host_us", "device_us"):
+        data[key] = round(data[key], 2)
+    return data
+
+
+def shares_by_category(ops: list[OpRecord]) -> dict[str, float]:
+    totals = {category: 0.0 for category in CATEGORIES}
+    for op in ops:
+        totals[op.category if op.category in totals else "other"] += op.host_us + op.device_us
+    whole = sum(totals.values())
+    return {k: (v / whole if whole else 0.0) for k, v in totals.items()}
+
+
+@dataclass
+class Regime:
+    """Which resource bounds a step, the three competing times, and the sentence that says so.
+
+    ``overhead_s``: ops × per-op host cost; ``memory_s``: bytes ÷ bandwidth over the ops
+    bound by memory; ``compute_s``: FLOPs ÷ matmul rate over the ops bound by compute.
+    """
+
+    kind: str  # overhead | memory | compute
+    step_s: float
+    overhead_s: float
+    memory_s: float
+    compute_s: float
+    ops_per_step: int
+    per_op_s: float
+    flops_per_step: float
+    bytes_per_step: float
+    reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Regime:
+        return cls(**data)
+
+
+def op_bound(op: OpRecord, params: MachineParams) -> tuple[str, float]:
+    """Which term bounds one op per call, and its device time per call (docs/predict.md).
+
+    A view launches nothing: only its dispatch counts. Otherwise the op takes the longest
+    of the launch floor, its FLOPs at the matmul rate and its bytes at the bandwidth.
+    """
+    if not op.kernels or op.count == 0:
+        return "overhead", 0.0
+    per_call_flops = op.flops / op.count
+    per_call_bytes = op.bytes / op.count
+    compute = per_call_flops / params.matmul_flops_per_s
+    memory = per_call_bytes / params.bandwidth_bytes_per_s
+    floor = params.launch_floor_s
+    longest = max(floor, compute, memory)
+    if longest == compute and compute > 0:
+        return "compute", compute
+    if longest == memory and memory > 0:
+        return "memory", memory
+    return "overhead", floor
+
+
+def regime_terms(ops: list[OpRecord], params: MachineParams) -> tuple[float, float, float]:
+    """(overhead, memory, compute) seconds per step: host cost of every op, then the device
+    time of the ops bound by memory and by compute."""
+    overhead = memory = compute = 0.0
+    for op in ops:
+        overhead += op.count * (params.dispatch_s + (params.launch_s if op.kernels else 0.0))
+        kind, seconds = op_bound(op, params)
+        if kind == "memory":
+            memory += op.count * seconds
+        elif kind == "compute":
+            compute += op.count * seconds
+    return overhead, memory, compute
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds * 1e6:.3g} µs"
+
+
+def classify_regime(
+    profile: OpProfile,
+    *,
+    label: str,
+    step_s: float | None = None,
+    params: MachineParams | None = None,
+) -> Regime:
+    """The regime of a profiled cell: the largest of its overhead, memory and compute times.
+
+    ``step_s``: the measured steady step (the profiled step's wall time when None);
+    ``params``: the machine's op-model parameters (the profile's own probes when None).
+    ``label`` starts the reason, e.g. "bigram, batch 32". Pure: no clock, no torch.
+    """
+    params = params or profile.params
+    if params is None:
+        raise ValueError("classify_regime needs machine parameters (the profile has none)")
+    step = step_s if step_s is not None else profile.step_wall_s
+    overhead, memory, compute = regime_terms(profile.ops, params)
+    kind = max(zip((overhead, memory, compute), REGIMES, strict=True))[1]
+    ops = profile.ops_per_step
+    per_op = overhead / ops if ops else 0.0
+    flops, moved = profile.flops_per_step, profile.bytes_per_step
+    of_step = f"of the {_duration(step)} step"
+    if kind == "overhead":
+        detail = f"{ops:,} ops per step at {per_op * 1e6:.3g} µs of host time each = "
+        detail += f"{_duration(overhead)} {of_step}"
+    elif kind == "memory":
+        detail = f"{moved / 1e9:.3g} GB moved per step at "
+        detail += f"{params.bandwidth_bytes_per_s / 1e9:.3g} GB/s = {_duration(memory)} {of_step}"
+    else:
+        detail = f"{flops / 1e9:.3g} GFLOP per step at "
+        detail += f"{params.matmul_flops_per_s / 1e9:.3g} GFLOP/s = {_duration(compute)} {of_step}"
+    reason = f"{label}: {detail}: {kind}-bound"
+    return Regime(kind, step, overhead, memory, compute, ops, per_op, flops, moved, reason)
+
+
+def profile_from_cell(cell_record: dict[str, Any]) -> OpProfile | None:
+    """A cell's profile from its results.json record, or None when the run has none."""
+    data = cell_record.get("profile")
+    return OpProfile.from_dict(data) if data else None
