@@ -9,8 +9,9 @@ Model-file contract as in bigram.py; imports only torch.
 Variant ``fast`` is the same network done the way one would in production: the per-head
 key/query/value projections fused into one Linear (its weight is their concatenation) and
 ``scaled_dot_product_attention`` with the causal flag, attention dropout and the lecture's
-scale kept (on CPU: the batch in slices and, in training, an equivalent attention with a
-cheaper dropout mask; see the notes further down). It is built as the reference is and then
+scale kept. Its machine-dependent options (FAST_OPTIONS: the attention path in training,
+the dropout mask, running the batch in slices) are set with ``set_fast_options``; gpubench
+picks them by timing them on the machine at hand. It is built as the reference is and then
 converted, so under the same seed both variants start from identical weights.
 """
 
@@ -148,16 +149,20 @@ class GPTLanguageModel(nn.Module):
 
 
 # --- variant "fast" -------------------------------------------------------------------------
-# Measured on a 2-core AVX-512 CPU without AMX (torch 2.13, lecture width, see benchmarks/):
-# the step's time outside the matmuls goes to drawing dropout masks (bernoulli_ takes ~9 ns
-# an element there) and to page-faulting activations too large for the allocator to reuse
-# (glibc mmaps blocks over 32 MiB and unmaps them on free: at the lecture's batch of 64 the
-# attention scores and the feed-forward's hidden layer are 100 MB each, in every layer, every
-# step). With attention dropout, SDPA on CPU takes its math path and is no faster than the
-# lecture's per-head loop. So on CPU the fast variant runs the batch through in slices whose
-# activations stay small, and in training computes attention itself with a cheaper, equally
-# exact dropout mask; elsewhere (eval, no dropout, CUDA) it calls SDPA.
+# Measured on 2-core AVX-512 CPUs (torch 2.13, lecture width, see benchmarks/README.md): the
+# step's time outside the matmuls can go to drawing dropout masks (bernoulli_ took ~9 ns an
+# element on one of them) and to page-faulting activations too large for the allocator to
+# reuse (glibc mmaps blocks over 32 MiB and unmaps them on free: at the lecture's batch of 64
+# the attention scores and the feed-forward's hidden layer are 100 MB each, in every layer,
+# every step). With attention dropout, SDPA on CPU takes its math path. Which of these matters
+# depends on the machine, so each remedy is an option, and gpubench times them on the machine
+# at hand (docs/fast-variant.md).
 
+FAST_OPTIONS = {  # option: its values; set_fast_options takes them by name
+    "attention": ("sdpa", "explicit"),  # attention with dropout: SDPA, or the function below
+    "dropout_mask": ("torch", "packed"),  # torch's dropout kernel, or keep_mask
+    "batch_slices": (False, True),  # run the batch in slices of ACTIVATION_SLICE_BYTES
+}
 ACTIVATION_SLICE_BYTES = 16 * 2**20  # half glibc's largest mmap threshold, so blocks are reused
 
 
@@ -165,7 +170,7 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor
     """Bernoulli(1 - p) mask from 32-bit random lanes, two per 64-bit draw of torch's RNG.
 
     Same distribution as ``nn.Dropout``'s (to 2**-32) at well under half the cost of
-    ``bernoulli_`` on CPU (24 vs 57 ms for 6.3M elements on 2 cores); seeded by
+    ``bernoulli_`` on one 2-core CPU (24 vs 57 ms for 6.3M elements); seeded by
     ``torch.manual_seed`` like everything else.
     """
     n = shape.numel()
@@ -174,28 +179,37 @@ def keep_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor
     return bits.view(torch.int32)[:n].view(shape) < threshold
 
 
-class FastDropout(nn.Module):
-    """``nn.Dropout`` with the cheaper CPU mask; CUDA keeps PyTorch's fused dropout kernel."""
+def bernoulli_mask(shape: torch.Size, p: float, device: torch.device) -> torch.Tensor:
+    """The same mask drawn the way ``nn.Dropout`` draws it."""
+    return torch.empty(shape, device=device).bernoulli_(1.0 - p).bool()
 
-    def __init__(self, p: float):
+
+class FastDropout(nn.Module):
+    """``nn.Dropout`` whose mask is torch's dropout kernel or ``keep_mask`` (``mask``)."""
+
+    def __init__(self, p: float, mask: str = "torch"):
         super().__init__()
         self.p = p
+        self.mask = mask
 
     def forward(self, x):
         if not self.training or self.p == 0.0:
             return x
-        if x.device.type != "cpu":
+        if self.mask == "torch":
             return F.dropout(x, self.p, training=True)
         return (x * keep_mask(x.shape, self.p, x.device)).mul_(1.0 / (1.0 - self.p))
 
 
-def causal_attention_with_dropout(q, k, v, dropout: float, scale: float) -> torch.Tensor:
+def causal_attention_with_dropout(
+    q, k, v, dropout: float, scale: float, mask: str = "packed"
+) -> torch.Tensor:
     """softmax(q·kᵀ·scale + causal mask), dropout on the weights, times v; as the lecture."""
     B, nh, T, hs = q.shape  # (B, nh, T, hs)
     n = B * nh
+    draw = keep_mask if mask == "packed" else bernoulli_mask
     causal = torch.full((T, T), float("-inf"), device=q.device).triu_(1)  # 0 on and below
     att = torch.baddbmm(causal, q.reshape(n, T, hs), k.reshape(n, T, hs).mT, alpha=scale)
-    att = att.softmax(dim=-1) * keep_mask(att.shape, dropout, att.device)  # (n, T, T)
+    att = att.softmax(dim=-1) * draw(att.shape, dropout, att.device)  # (n, T, T)
     out = torch.bmm(att, v.reshape(n, T, hs)).view(B, nh, T, hs)
     return out.mul_(1.0 / (1.0 - dropout))  # dropout's rescale, on the small side
 
@@ -210,6 +224,7 @@ class CausalSelfAttention(nn.Module):
         self.dropout = FastDropout(dropout)
         self.n_head = n_head
         self.attn_dropout = dropout
+        self.attention = "sdpa"  # FAST_OPTIONS["attention"]
 
     @classmethod
     def from_reference(cls, mha: MultiHeadAttention) -> "CausalSelfAttention":
@@ -235,8 +250,8 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)  # each (B, T, C)
         q, k, v = (t.view(B, T, self.n_head, hs).transpose(1, 2) for t in (q, k, v))
         dropout = self.attn_dropout if self.training else 0.0
-        if dropout > 0.0 and x.device.type == "cpu":  # SDPA would take its slow math path
-            out = causal_attention_with_dropout(q, k, v, dropout, hs**-0.5)
+        if dropout > 0.0 and self.attention == "explicit":  # SDPA without its math path
+            out = causal_attention_with_dropout(q, k, v, dropout, hs**-0.5, self.dropout.mask)
         else:
             out = F.scaled_dot_product_attention(  # (B, nh, T, hs)
                 q, k, v, dropout_p=dropout, is_causal=True, scale=hs**-0.5
@@ -246,13 +261,30 @@ class CausalSelfAttention(nn.Module):
 
 
 class FastGPTLanguageModel(GPTLanguageModel):
-    """The lecture GPT with fused attention and, on CPU, the batch in slices (see above)."""
+    """The lecture GPT with fused attention and the options of FAST_OPTIONS (see above)."""
 
     def __init__(self, vocab_size: int, config: dict):
         super().__init__(vocab_size, config)  # the reference's modules, init and RNG draws
         for block in self.blocks:
             block.sa = CausalSelfAttention.from_reference(block.sa)
             block.ffwd.net[3] = FastDropout(block.ffwd.net[3].p)
+        self.batch_slices = False
+
+    def set_fast_options(self, attention=None, dropout_mask=None, batch_slices=None):
+        """Set the machine-dependent options (FAST_OPTIONS); None leaves one as it is."""
+        for name, value in (("attention", attention), ("dropout_mask", dropout_mask),
+                            ("batch_slices", batch_slices)):  # fmt: skip
+            if value is not None and value not in FAST_OPTIONS[name]:
+                raise ValueError(f"{name}={value!r}; expected one of {FAST_OPTIONS[name]}")
+        for block in self.blocks:
+            if attention is not None:
+                block.sa.attention = attention
+            if dropout_mask is not None:
+                block.sa.dropout.mask = dropout_mask
+                block.ffwd.net[3].mask = dropout_mask
+        if batch_slices is not None:
+            self.batch_slices = batch_slices
+        return self
 
     def slice_rows(self, T: int) -> int:
         """Sequences per slice: the (rows·nh, T, T) scores and (rows·T, 4C) hidden layer
@@ -263,7 +295,7 @@ class FastGPTLanguageModel(GPTLanguageModel):
         return max(1, ACTIVATION_SLICE_BYTES // per_sequence)
 
     def forward(self, idx, targets=None):
-        if idx.device.type != "cpu":
+        if not self.batch_slices:
             return super().forward(idx, targets)
         parts = idx.split(self.slice_rows(idx.shape[1]))
         logits = torch.cat([GPTLanguageModel.forward(self, part)[0] for part in parts])

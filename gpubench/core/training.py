@@ -11,21 +11,25 @@ import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from gpubench.core.data import Dataset, get_batch
 from gpubench.core.models import ModelSpec
 
+if TYPE_CHECKING:
+    from gpubench.core.tuning import FastChoices
+
 SEED = 1337
 VARIANTS = ("reference", "fast", "compile")  # compile: the fast variant under torch.compile
 
 
-FAST_VARIANT = (  # what the fast variant changes, as the functions below decide it
-    "fused QKV projection and fused AdamW; on CUDA scaled_dot_product_attention, TF32 and bf16 "
-    "autocast (Ampere and newer); on CPU a leaner attention with the same dropout, bf16 autocast "
-    "only with AMX; the compile variant adds torch.compile"
+FAST_VARIANT = (  # what the fast variant changes; the machine-dependent parts are measured
+    "fused QKV projection and scaled_dot_product_attention; precision (bf16 autocast or fp32/"
+    "TF32), attention path with dropout, dropout mask, batch slices, AdamW kernel and SDPA backend "
+    "chosen by timing them on the machine (docs/fast-variant.md); the compile variant adds "
+    "torch.compile"
 )
 
 
@@ -42,37 +46,53 @@ def synchronize(device: torch.device) -> None:
         torch.mps.synchronize()
 
 
-def cpu_has_native_bf16() -> bool:
-    """True where the CPU has AMX tiles, the case where bf16 autocast pays off on CPU.
+# The options a FastChoices holds beside the model file's own (FAST_OPTIONS in models/gpt.py).
+PRECISIONS = {"fp32": None, "tf32": None, "bf16": torch.bfloat16}  # name -> autocast dtype
+SESSION_OPTIONS = ("precision", "adamw", "sdpa_backend")
 
-    ``get_cpu_capability()`` never says more than "AVX512", so the flags come from
-    ``torch.cpu``. AVX512-BF16 alone does not count: on a 2-core AVX512-BF16 Xeon without
-    AMX (torch 2.13) bf16 matmuls ran at 0.8x of fp32 and the fast GPT step at 0.5-0.75x.
-    """
-    amx_supported = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(amx_supported is not None and amx_supported())
+
+def default_fast_options(device: torch.device) -> dict[str, Any]:
+    """What the fast variant uses before anything was measured: fp32 on CPU (bf16 is a gain
+    on some CPUs and a loss on others, so only a measurement turns it on), bf16 on GPUs with
+    bf16 tensor cores (fp16 would need a GradScaler the lecture loop does not have), fused
+    AdamW, and the model's CPU remedies on CPU (docs/fast-variant.md)."""
+    if device.type == "cuda":
+        bf16 = torch.cuda.get_device_capability(device) >= (8, 0)
+        return {"precision": "bf16" if bf16 else "tf32", "adamw": "fused",
+                "sdpa_backend": "auto", "attention": "sdpa", "dropout_mask": "torch",
+                "batch_slices": False}  # fmt: skip
+    if device.type == "cpu":
+        return {"precision": "fp32", "adamw": "fused", "attention": "explicit",
+                "dropout_mask": "packed", "batch_slices": True}  # fmt: skip
+    return {"precision": "fp32", "adamw": "foreach"}
+
+
+def model_fast_options(spec: ModelSpec) -> dict[str, tuple[Any, ...]]:
+    """The options a model file's fast variant declares (``FAST_OPTIONS``; none: empty)."""
+    return dict(getattr(spec.module, "FAST_OPTIONS", {}))
 
 
 def autocast_dtype(variant: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype a variant trains with on a device (None: plain fp32).
-
-    bf16 only: fp16 would need a GradScaler that the lecture loop does not have, so GPUs
-    before Ampere (no bf16 tensor cores) train the fast variant in fp32.
-    """
+    """The autocast dtype a variant trains with before any measurement (None: plain fp32)."""
     if variant != "fast":
         return None
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.get_device_capability(device) >= (8, 0) else None
-    if device.type == "cpu" and cpu_has_native_bf16():
-        return torch.bfloat16
-    return None
+    return PRECISIONS[default_fast_options(device)["precision"]]
 
 
-def optimizer_options(variant: str, device: torch.device) -> dict[str, Any]:
-    """AdamW options: the lecture's defaults, or the fused kernel for the fast variant."""
-    if variant == "fast" and device.type in ("cuda", "cpu"):
-        return {"fused": True}
-    return {}
+def optimizer_options(options: dict[str, Any]) -> dict[str, Any]:
+    """AdamW keyword arguments for the fast variant's ``adamw`` choice (the lecture: none)."""
+    return {"fused": True} if options.get("adamw") == "fused" else {}
+
+
+def sdpa_backend_context(name: str) -> contextlib.AbstractContextManager[Any]:
+    """Restrict scaled_dot_product_attention to one backend (``auto``: PyTorch picks)."""
+    if name == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backend = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+               "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}[name]  # fmt: skip
+    return sdpa_kernel(backend)
 
 
 @dataclass
@@ -96,7 +116,12 @@ class TrainResult:
 
 
 class TrainingSession:
-    """Model, optimizer and data of one training run on one device."""
+    """Model, optimizer and data of one training run on one device.
+
+    The fast variant takes its machine-dependent options from ``fast_choices`` (measured by
+    ``gpubench.core.tuning.tune_fast_variant``), or from ``default_fast_options`` without.
+    Training and evaluation both run under them.
+    """
 
     def __init__(
         self,
@@ -108,6 +133,7 @@ class TrainingSession:
         variant: str = "reference",
         seed: int = SEED,
         compile_model: bool = False,
+        fast_choices: FastChoices | None = None,
     ):
         self.device = torch.device(device)
         self.config = config
@@ -115,27 +141,47 @@ class TrainingSession:
         self.variant = variant
         self.batch_size = int(config["batch_size"])
         self.block_size = int(config["block_size"])
+        self.fast_options: dict[str, Any] = {}
+        if variant == "fast":
+            self.fast_options = dict(
+                fast_choices.options if fast_choices else default_fast_options(self.device)
+            )
         torch.manual_seed(seed)
         self.model = spec.build(config, dataset.vocab_size, variant).to(self.device)
+        declared = model_fast_options(spec)
+        model_options = {k: v for k, v in self.fast_options.items() if k in declared}
+        if model_options:
+            self.model.set_fast_options(**model_options)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=config["learning_rate"],
-            **optimizer_options(variant, self.device),
+            **optimizer_options(self.fast_options),
         )
-        self.dtype = autocast_dtype(variant, self.device)
+        self.dtype = PRECISIONS[self.fast_options.get("precision", "fp32")]
         if variant == "fast" and self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.compile_model = compile_model  # opt-in; compile() does it, as its own phase
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        if self.dtype is None:
+        """The fast variant's precision and SDPA backend, for training and evaluation alike."""
+        backend = self.fast_options.get("sdpa_backend", "auto")
+        if self.dtype is None and backend == "auto":
             return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+        stack = contextlib.ExitStack()
+        if self.dtype is not None:
+            stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
+        stack.enter_context(sdpa_backend_context(backend))
+        return stack
 
-    def step(self) -> torch.Tensor:
-        """One training step; returns the loss tensor without reading it (no host sync)."""
-        xb, yb = get_batch(self.dataset.train, self.batch_size, self.block_size, self.device)
+    def step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """One training step; returns the loss tensor without reading it (no host sync).
+
+        ``batch`` replaces the random draw (the tuning probe feeds every candidate the same).
+        """
+        if batch is None:
+            batch = get_batch(self.dataset.train, self.batch_size, self.block_size, self.device)
+        xb, yb = batch
         with self._autocast():
             _, loss = self.model(xb, yb)
         self.optimizer.zero_grad(set_to_none=True)
