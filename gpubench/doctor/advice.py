@@ -55,7 +55,7 @@ def _plan(
         variant=rules.cuda_variant(cuda),
         cuda=cuda,
         support=support,
-        minimum_driver=rules.minimum_driver(cuda, windows=windows),
+        minimum_driver=rules.required_driver(cuda, windows=windows),
         compat_driver=rules.minor_compat_driver(cuda, windows=windows),
     )
 
@@ -76,6 +76,7 @@ def choose_cuda_build(
     capabilities: tuple[str, ...] = (),
     windows: bool = False,
     pin: str | None = None,
+    driver_cuda: str | None = None,
 ) -> InstallPlan | None:
     """The best CUDA build of one release: natively supported first, stable before experimental,
     newest first; None when the driver (or the GPU's capability) rules out every build."""
@@ -87,7 +88,7 @@ def choose_cuda_build(
         if not _arch_ok(release.release, cuda, capabilities):
             continue
         support = (
-            rules.driver_support(driver_version, cuda, windows=windows)
+            rules.driver_support(driver_version, cuda, windows=windows, driver_cuda=driver_cuda)
             if driver_version
             else rules.UNKNOWN
         )
@@ -108,6 +109,7 @@ def plan_cuda_install(
     python_version: str,
     capabilities: tuple[str, ...] = (),
     windows: bool = False,
+    driver_cuda: str | None = None,
 ) -> InstallPlan | None:
     """The CUDA wheel to install: the same torch release if any of its builds fits this driver
     and GPU, else the newest release (for this Python) that has one."""
@@ -120,6 +122,7 @@ def plan_cuda_install(
             capabilities=capabilities,
             windows=windows,
             pin=pin,
+            driver_cuda=driver_cuda,
         )
         if plan is not None:
             return plan
@@ -133,6 +136,7 @@ def plan_cuda_install(
             capabilities=capabilities,
             windows=windows,
             pin=None if newest else f"{row.release}.*",
+            driver_cuda=driver_cuda,
         )
         if plan is not None:
             return plan
@@ -166,6 +170,25 @@ def plan_for_machine(facts: Facts, *, torch_version: str | None = None) -> Insta
         python_version=facts.platform.python_version,
         capabilities=gpu_capabilities(facts),
         windows=uses_windows_driver(facts),
+        driver_cuda=facts.nvml.cuda_driver_version,
+    )
+
+
+def keep_release_plan(facts: Facts, plan: InstallPlan) -> InstallPlan | None:
+    """When ``plan`` downgrades torch, the build of the installed release that a newer driver
+    would run (the alternative: upgrade the driver and keep this torch)."""
+    version = facts.torch.version
+    if not version or plan.release == rules.release_of(version):
+        return None
+    row = rules.find_release(rules.release_of(version))
+    if row is None:
+        return None
+    return choose_cuda_build(
+        row,
+        driver_version=None,
+        capabilities=gpu_capabilities(facts),
+        windows=uses_windows_driver(facts),
+        pin=rules.public_version(version),
     )
 
 
@@ -174,9 +197,17 @@ def companions_of(facts: Facts) -> tuple[str, ...]:
     return tuple(name for name in ("torchvision", "torchaudio") if name in facts.torch_companions)
 
 
-def describe_choice(plan: InstallPlan, *, driver_version: str | None, windows: bool) -> str:
+def describe_choice(
+    plan: InstallPlan,
+    *,
+    driver_version: str | None,
+    windows: bool,
+    capabilities: tuple[str, ...] = (),
+    driver_cuda: str | None = None,
+) -> str:
     """Why this build: e.g. 'cu126 is the newest CUDA build of torch 2.13 that driver 570.133.07
-    runs natively (cu130 needs >= 580.65.06)'."""
+    runs natively (cu130 needs >= 580.65.06)'. A newer build ruled out by the GPU says so
+    ('cu130 has no kernels for sm_61'), not a driver it does not need."""
     row = rules.find_release(plan.release)
     subject = f"torch {plan.release}" if plan.release else "torch"
     if driver_version is None:
@@ -191,9 +222,18 @@ def describe_choice(plan: InstallPlan, *, driver_version: str | None, windows: b
         for cuda in row.published_cuda:
             if rules.parse_version(cuda) <= rules.parse_version(plan.cuda or "0"):
                 continue
-            needed = rules.minimum_driver(cuda, windows=windows)
-            if needed:
-                newer.append(f"{rules.cuda_variant(cuda)} needs >= {needed}")
+            variant = rules.cuda_variant(cuda)
+            missing = [cap for cap in capabilities if not _arch_ok(plan.release, cuda, (cap,))]
+            if missing:
+                arches = ", ".join(rules.format_capability(cap) for cap in missing)
+                newer.append(f"{variant} has no kernels for {arches}")
+                continue
+            needed = rules.required_driver(cuda, windows=windows)
+            support = rules.driver_support(
+                driver_version, cuda, windows=windows, driver_cuda=driver_cuda
+            )
+            if needed and support == rules.UNSUPPORTED:
+                newer.append(f"{variant} needs driver >= {needed}")
     return text + (f" ({'; '.join(newer)})" if newer else "")
 
 
@@ -210,7 +250,7 @@ def release_variants(release: str, *, windows: bool = False) -> list[tuple[str, 
             rules.cuda_variant(cuda),
             cuda,
             rules.UNKNOWN,
-            rules.minimum_driver(cuda, windows=windows),
+            rules.required_driver(cuda, windows=windows),
             rules.minor_compat_driver(cuda, windows=windows),
         )
         variants.append((plan.variant, plan.driver_note()))

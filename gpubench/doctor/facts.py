@@ -126,6 +126,7 @@ class NvmlGpu:
     utilization_gpu: int | None = None  # percent
     utilization_memory: int | None = None
     processes: list[GpuProcess] = field(default_factory=list)
+    mig_uuids: list[str] = field(default_factory=list)  # MIG-... of its MIG instances, if any
 
 
 @dataclass

@@ -75,7 +75,20 @@ def probe_gpu(pynvml: Any, index: int) -> dict[str, Any]:
     if rates is not None:
         gpu.update(utilization_gpu=rates.gpu, utilization_memory=rates.memory)
     gpu["processes"] = _processes(pynvml, handle)
+    gpu["mig_uuids"] = _mig_uuids(pynvml, handle)
     return gpu
+
+
+def _mig_uuids(pynvml: Any, handle: Any) -> list[str]:
+    """UUIDs of the MIG instances of a GPU in MIG mode (CUDA_VISIBLE_DEVICES may name them)."""
+    count = _try(pynvml.nvmlDeviceGetMaxMigDeviceCount, handle) or 0
+    found = []
+    for index in range(int(count)):
+        mig = _try(pynvml.nvmlDeviceGetMigDeviceHandleByIndex, handle, index)
+        uuid = _try(pynvml.nvmlDeviceGetUUID, mig) if mig is not None else None
+        if uuid:
+            found.append(_text(uuid))
+    return found
 
 
 def main() -> None:

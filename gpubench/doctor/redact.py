@@ -1,7 +1,7 @@
 """Keep secrets and identities out of the doctor's output.
 
-Only allow-listed environment variables are ever collected, token-like values are replaced at
-collection time, and the paste-safe markdown additionally shows the home directory as ``~`` and
+Only allow-listed environment variables are ever collected (secret names redacted at once),
+token-like values are replaced when rendering (the checks need the real values), and the paste-safe markdown additionally shows the home directory as ``~`` and
 drops the user and host names wherever they appear.
 """
 
@@ -43,9 +43,11 @@ TOKEN_PATTERNS = (
     re.compile(r"\bxox[abpr]-[A-Za-z0-9-]{10,}"),  # Slack
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # JWT
-    # any long run of letters and digits mixing both, e.g. an opaque API key
+    # any long run of letters and digits mixing both, e.g. an opaque API key; GPU and MIG
+    # UUIDs (GPU-8-4-4-4-12 hex) are identifiers CUDA_VISIBLE_DEVICES needs, not secrets
     re.compile(
-        r"(?<![A-Za-z0-9_/.-])(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{32,}"
+        r"(?<![A-Za-z0-9_/.-])(?!(?:GPU-|MIG-)+[0-9a-fA-F]{8}-)(?![0-9a-fA-F]{8}-[0-9a-fA-F]{4}-)"
+        r"(?=[A-Za-z0-9_-]*\d)(?=[A-Za-z0-9_-]*[A-Za-z])[A-Za-z0-9_-]{32,}"
     ),
 )
 
@@ -70,7 +72,11 @@ def relevant_path_entries(value: str) -> list[str]:
 
 
 def allowed_environment(environ: Mapping[str, str]) -> dict[str, str]:
-    """The allow-listed variables, with secrets (by name or by look) redacted."""
+    """The allow-listed variables, with secrets by name redacted.
+
+    Values are kept as they are otherwise: the checks compare them (CUDA_VISIBLE_DEVICES holds
+    GPU UUIDs); token-like values are redacted when rendering (``redact_environment``).
+    """
     collected: dict[str, str] = {}
     for name in sorted(environ):
         if not is_allowed(name):
@@ -80,8 +86,13 @@ def allowed_environment(environ: Mapping[str, str]) -> dict[str, str]:
             value = os.pathsep.join(relevant_path_entries(value))
         if SECRET_NAME.search(name):
             value = REDACTED if value else value
-        collected[name] = redact_tokens(value)
+        collected[name] = value
     return collected
+
+
+def redact_environment(env: Mapping[str, str]) -> dict[str, str]:
+    """The collected variables as shown to people and tools: token-like values redacted."""
+    return {name: redact_tokens(value) for name, value in env.items()}
 
 
 class IdentityScrubber:

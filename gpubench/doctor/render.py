@@ -24,7 +24,7 @@ from gpubench.doctor.checks.torch_build import format_cudnn
 from gpubench.doctor.explain import Explanation
 from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Finding, Severity
-from gpubench.doctor.redact import IdentityScrubber
+from gpubench.doctor.redact import IdentityScrubber, redact_environment
 from gpubench.doctor.verdict import Verdict
 
 JSON_SCHEMA = "gpubench.doctor/1"
@@ -173,10 +173,11 @@ def render_human(report: DoctorReport, console: Console) -> None:
 
 
 def report_to_json_data(report: DoctorReport) -> dict[str, Any]:
+    facts = report.facts.to_dict()
     return {
         "schema": JSON_SCHEMA,
         "gpubench_version": report.facts.gpubench_version,
-        "facts": report.facts.to_dict(),
+        "facts": {**facts, "env": redact_environment(report.facts.env)},
         "findings": [finding.to_dict() for finding in report.findings],
         "verdict": report.verdict.to_dict(),
         "explanations": (
@@ -299,7 +300,8 @@ def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = No
     if facts.env:
         out += ["", "<details><summary>Environment (allow-listed variables)</summary>", ""]
         out += ["| variable | value |", "| --- | --- |"]
-        out += [f"| `{name}` | `{_cell(value)}` |" for name, value in sorted(facts.env.items())]
+        shown = redact_environment(facts.env)
+        out += [f"| `{name}` | `{_cell(value)}` |" for name, value in sorted(shown.items())]
         out += ["", "</details>"]
     out += [
         "",

@@ -248,11 +248,29 @@ UNSUPPORTED = "unsupported"
 UNKNOWN = "unknown"
 
 
-def driver_support(driver_version: str, cuda: str, *, windows: bool = False) -> str:
-    """How a driver runs code built for ``cuda``: native, minor-compat, unsupported or unknown."""
+def required_driver(cuda: str, *, windows: bool = False) -> str | None:
+    """The driver to ask for: the GA driver of ``cuda``, else its family's compatibility floor.
+
+    NVIDIA lists no Windows driver for CUDA 13.x (the toolkit stopped bundling one), so there
+    the floor of minor-version compatibility (>= 580) is the only published number.
+    """
+    return minimum_driver(cuda, windows=windows) or minor_compat_driver(cuda, windows=windows)
+
+
+def driver_support(
+    driver_version: str, cuda: str, *, windows: bool = False, driver_cuda: str | None = None
+) -> str:
+    """How a driver runs code built for ``cuda``: native, minor-compat, unsupported or unknown.
+
+    ``driver_cuda`` is the CUDA version the driver itself reports (NVML); when it is at least
+    ``cuda`` the driver runs it natively, whatever the tables say (they have gaps, e.g. Windows
+    drivers for CUDA 13.x).
+    """
     driver = parse_version(driver_version)
     if not driver:
         return UNKNOWN
+    if driver_cuda and parse_version(driver_cuda)[:2] >= parse_version(cuda)[:2]:
+        return NATIVE
     native = minimum_driver(cuda, windows=windows)
     if native and driver >= parse_version(native):
         return NATIVE

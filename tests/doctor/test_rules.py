@@ -147,4 +147,4 @@ def test_describe_choice_names_what_newer_builds_need():
     assert plan is not None
     text = advice.describe_choice(plan, driver_version="570.133.07", windows=False)
     assert text.startswith("cu126 is the newest CUDA build of torch 2.13")
-    assert "cu130 needs >= 580.65.06" in text and "cu132 needs >= 595.45.04" in text
+    assert "cu130 needs driver >= 580.65.06" in text and "cu132 needs driver >= 595.45.04" in text

@@ -57,6 +57,19 @@ def test_situation(item: Situation):
         title = "\n".join(finding.title for finding in grouped[code])
         for text in texts:
             assert text in title, f"{code}: {text!r} not in {title!r}"
+    for code, texts in expect.get("fix_excludes", {}).items():
+        lines = "\n".join(line for finding in grouped[code] for line in finding.fix)
+        for text in texts:
+            assert text not in lines, f"{code}: {text!r} in the fix {lines!r}"
+    for code, texts in expect.get("detail_excludes", {}).items():
+        detail = "\n".join(finding.detail for finding in grouped[code])
+        for text in texts:
+            assert text not in detail, f"{code}: {text!r} in {detail!r}"
+    everything = "\n".join(
+        part for finding in findings for part in (finding.title, finding.detail, *finding.fix)
+    )
+    for text in expect.get("not_contains", []):
+        assert text not in everything, f"{text!r} appears in the findings"
     if expect.get("max_severity") == "ok":
         assert all(finding.severity == Severity.OK for finding in findings), [
             (finding.code, finding.severity) for finding in findings if finding.severity.rank

@@ -116,7 +116,7 @@ def _no_driver_finding(facts: Facts, nvml_says: str) -> Finding:
         "modules": modules,
         "proc_driver_version": facts.nvidia.proc_driver_version,
     }
-    needed = rules.minimum_driver(facts.torch.cuda) if facts.torch.cuda else None
+    needed = rules.required_driver(facts.torch.cuda) if facts.torch.cuda else None
     if "nouveau" in modules:
         return Finding(
             "no-nvidia-driver",
@@ -211,9 +211,10 @@ def check_driver_supports_torch(facts: Facts) -> list[Finding]:
     if not is_cuda_build(facts) or not driver or not cuda:
         return []
     windows = windows_driver(facts)
-    support = rules.driver_support(driver, cuda, windows=windows)
-    needed = rules.minimum_driver(cuda, windows=windows)
-    compat = rules.minor_compat_driver(cuda, windows=windows)
+    driver_cuda = facts.nvml.cuda_driver_version
+    support = rules.driver_support(driver, cuda, windows=windows, driver_cuda=driver_cuda)
+    needed = rules.required_driver(cuda, windows=windows)
+    compat = rules.minor_compat_driver(cuda, windows=windows) or needed
     evidence = {
         "driver": driver,
         "driver_cuda": facts.nvml.cuda_driver_version,
@@ -226,8 +227,13 @@ def check_driver_supports_torch(facts: Facts) -> list[Finding]:
         driver, windows=windows
     )
     if support == rules.NATIVE:
+        reported = f", reports CUDA {driver_cuda}" if driver_cuda else ""
         return [
-            ok("driver-too-old", f"driver {driver} runs torch's CUDA {cuda} (needs >= {needed})")
+            ok(
+                "driver-too-old",
+                f"driver {driver}{reported} runs torch's CUDA {cuda} natively",
+                minimum_driver=needed,
+            )
         ]
     if support == rules.MINOR_COMPAT:
         return [
@@ -246,10 +252,8 @@ def check_driver_supports_torch(facts: Facts) -> list[Finding]:
     if support != rules.UNSUPPORTED:
         return []
     plan = advice.plan_for_machine(facts)
-    fix = [
-        f"# either upgrade the driver to >= {needed} "
-        f"(>= {compat} runs any {cuda.split('.')[0]}.x build):"
-    ]
+    family = f" (>= {compat} runs any {cuda.split('.')[0]}.x build)" if compat != needed else ""
+    fix = [f"# either upgrade the driver to >= {needed}{family} and keep this torch:"]
     fix += driver_install_commands(facts, needed)
     detail = (
         f"{torch_label(facts)} ships the CUDA {cuda} runtime, which needs driver >= {needed} "
@@ -259,7 +263,17 @@ def check_driver_supports_torch(facts: Facts) -> list[Finding]:
     if plan is not None:
         fix.append(f"# or install the torch build for this driver ({plan.variant}):")
         fix += reinstall_torch_commands(facts, plan)
-        detail += "\n" + advice.describe_choice(plan, driver_version=driver, windows=windows) + "."
+        detail += (
+            "\n"
+            + advice.describe_choice(
+                plan,
+                driver_version=driver,
+                windows=windows,
+                capabilities=advice.gpu_capabilities(facts),
+                driver_cuda=driver_cuda,
+            )
+            + "."
+        )
     return [
         Finding(
             "driver-too-old",
@@ -340,9 +354,13 @@ def check_cuda_init(facts: Facts) -> list[Finding]:
         return []  # the driver checks explain it
     if facts.nvml.driver_version and torch.cuda:
         windows = windows_driver(facts)
-        if rules.driver_support(facts.nvml.driver_version, torch.cuda, windows=windows) == (
-            rules.UNSUPPORTED
-        ):
+        support = rules.driver_support(
+            facts.nvml.driver_version,
+            torch.cuda,
+            windows=windows,
+            driver_cuda=facts.nvml.cuda_driver_version,
+        )
+        if support == rules.UNSUPPORTED:
             return []  # driver-too-old explains it
     if any(item.severity == Severity.ERROR for item in check_cuda_visible_devices(facts)):
         return []  # cuda-visible-devices explains it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter, defaultdict
 
 from gpubench.doctor import advice, rules
@@ -34,6 +35,29 @@ def _importable_copies(facts: Facts) -> list[TorchDistribution]:
         if dist.scope != "conda-meta" and dist.package_present and dist.location not in copies:
             copies[dist.location] = dist
     return list(copies.values())
+
+
+def shadowing_copy(facts: Facts) -> TorchDistribution | None:
+    """The copy of torch that Python imports instead of the environment's own, if any."""
+    copies = _importable_copies(facts)
+    has_env_copy = any(dist.scope == "env" for dist in copies)
+    if has_env_copy and copies[0].scope != "env":
+        return copies[0]
+    return None
+
+
+def remove_copy_command(facts: Facts, dist: TorchDistribution) -> str:
+    """How to take one copy of torch off the import path without touching the others."""
+    if dist.scope == "pythonpath":
+        rest = [
+            part
+            for part in facts.env.get("PYTHONPATH", "").split(os.pathsep)
+            if part and os.path.normpath(part) != dist.location
+        ]
+        return f"export PYTHONPATH={os.pathsep.join(rest)}" if rest else "unset PYTHONPATH"
+    if dist.installer in ("", "conda") and not dist.version:
+        return f"# {dist.location}/torch is not pip-managed: remove it from sys.path"
+    return f"python -m pip uninstall -y torch  # removes {dist.location}"
 
 
 def check_python_env(facts: Facts) -> list[Finding]:
@@ -102,21 +126,13 @@ def check_duplicate_torch(facts: Facts) -> list[Finding]:
             for dist in copies
         ]
         fix: list[str] = []
+        env_copy = next((dist for dist in copies if dist.scope == "env"), None)
         for dist in copies:
-            if dist.scope == "pythonpath":
-                rest = [
-                    part
-                    for part in facts.env.get("PYTHONPATH", "").split(os.pathsep)
-                    if part and os.path.normpath(part) != dist.location
-                ]
-                fix.append(
-                    f"export PYTHONPATH={os.pathsep.join(rest)}" if rest else "unset PYTHONPATH"
-                )
-            elif dist.installer in ("", "conda") and not dist.version:
-                fix.append(f"# {dist.location}/torch is not pip-managed: remove it from sys.path")
-            else:
-                fix.append(f"python -m pip uninstall -y torch  # removes {dist.location}")
-        fix.append(_reinstall_line(facts))
+            if dist is env_copy:
+                continue  # the environment's own copy stays; the others are shadows
+            fix.append(remove_copy_command(facts, dist))
+        if env_copy is None:
+            fix.append(_reinstall_line(facts))
         fix.append('python -c "import torch; print(torch.__version__, torch.__file__)"')
         findings.append(
             Finding(
@@ -311,15 +327,71 @@ def check_conda_channel_mix(facts: Facts) -> list[Finding]:
 # --- libraries and toolkit -------------------------------------------------------------------
 
 
+# Libraries of the NVIDIA driver itself: torch does not ship them, so they shadow nothing
+# (NVIDIA's container images put them in /usr/local/nvidia/lib64 on LD_LIBRARY_PATH).
+DRIVER_LIBRARY = re.compile(r"^lib(cuda|nvidia-[\w-]+)\.so")
+# Libraries whose soname major is the CUDA major (libcudart.so.12 belongs to CUDA 12.x).
+CUDA_MAJOR_LIBRARY = re.compile(r"^lib(cudart|cublas|cublasLt|nvrtc|nvJitLink)\.so\.(\d+)$")
+CUDNN_LIBRARY = re.compile(r"^libcudnn\w*\.so\.(\d+)$")
+
+
+def _cudnn_major_of_torch(facts: Facts) -> int | None:
+    compiled = facts.torch.cudnn_compile_version or facts.torch.cudnn_version
+    if compiled:
+        return compiled // 10000 if compiled >= 10000 else compiled // 1000
+    return None
+
+
+def shadowing_libraries(facts: Facts, libraries: list[str], directory: str = "") -> list[str]:
+    """The libraries of one directory that can be loaded instead of torch's own.
+
+    Driver libraries never can, except a forward-compatibility libcuda (cuda-compat installs
+    it in ``.../compat``), which replaces the driver's own; CUDA libraries of another CUDA major (or a cuDNN of another
+    major) cannot either, since their sonames differ. Without a CUDA torch every CUDA library
+    counts (the import may still pick them up).
+    """
+    torch_major = int(facts.torch.cuda.split(".")[0]) if facts.torch.cuda else None
+    cudnn_major = _cudnn_major_of_torch(facts)
+    majors = {
+        int(match.group(2))
+        for match in map(CUDA_MAJOR_LIBRARY.match, libraries)
+        if match is not None
+    }
+    other_cuda = torch_major is not None and bool(majors) and torch_major not in majors
+    forward_compat = os.path.basename(os.path.normpath(directory)) == "compat"
+    found = []
+    for name in libraries:
+        if DRIVER_LIBRARY.match(name):
+            if forward_compat:
+                found.append(name)
+            continue
+        cudnn = CUDNN_LIBRARY.match(name)
+        if cudnn and cudnn_major is not None:
+            if int(cudnn.group(1)) == cudnn_major:
+                found.append(name)
+            continue
+        if other_cuda and not name.startswith("libnccl"):
+            continue
+        found.append(name)
+    return found
+
+
 def check_ld_library_path(facts: Facts) -> list[Finding]:
     """LD_LIBRARY_PATH wins over the libraries torch ships; CUDA entries there cause mismatches."""
     if not facts.library_path:
         return []
-    offending = [entry for entry in facts.library_path if entry.cuda_libraries]
+    offending = [
+        entry
+        for entry in facts.library_path
+        if shadowing_libraries(facts, entry.cuda_libraries, entry.path)
+    ]
     if not offending:
-        return [ok("ld-library-path", "no CUDA, cuDNN or NCCL libraries on LD_LIBRARY_PATH")]
+        return [ok("ld-library-path", "nothing on LD_LIBRARY_PATH shadows torch's CUDA libraries")]
     keep = [entry.path for entry in facts.library_path if entry not in offending]
-    lines = [f"{entry.path}: {', '.join(entry.cuda_libraries)}" for entry in offending]
+    lines = [
+        f"{entry.path}: {', '.join(shadowing_libraries(facts, entry.cuda_libraries, entry.path))}"
+        for entry in offending
+    ]
     return [
         Finding(
             "ld-library-path",

@@ -15,6 +15,11 @@ from gpubench.doctor.checks.common import (
     torch_ok,
     windows_driver,
 )
+from gpubench.doctor.checks.environment import (
+    remove_copy_command,
+    shadowing_copy,
+    shadowing_libraries,
+)
 from gpubench.doctor.explain import explain_text
 from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Finding, Severity, ok
@@ -29,6 +34,27 @@ def _install_commands_for_machine(facts: Facts) -> tuple[str, ...]:
             return (plan.pip_install(companions),)
     return (
         f"python -m pip install {' '.join(('torch', *companions))} --index-url {CPU_INDEX_URL}",
+    )
+
+
+def _describe_choice(facts: Facts, plan: advice.InstallPlan) -> str:
+    return advice.describe_choice(
+        plan,
+        driver_version=facts.nvml.driver_version,
+        windows=windows_driver(facts),
+        capabilities=advice.gpu_capabilities(facts),
+        driver_cuda=facts.nvml.cuda_driver_version,
+    )
+
+
+def _keep_release_alternative(facts: Facts, plan: advice.InstallPlan) -> tuple[str, ...]:
+    """Where the plan downgrades torch, the other way out: a newer driver and this release."""
+    keep = advice.keep_release_plan(facts, plan)
+    if keep is None or keep.minimum_driver is None:
+        return ()
+    return (
+        f"# or keep torch {keep.pin}: upgrade the driver to >= {keep.minimum_driver}, then",
+        keep.pip_install(advice.companions_of(facts)),
     )
 
 
@@ -63,7 +89,29 @@ def check_torch_importable(facts: Facts) -> list[Finding]:
     error = torch.error or "unknown error"
     known = explain_text(error)
     cause = f"\nLikely cause: {known[0].cause}" if known else ""
-    cuda_dirs = [entry.path for entry in facts.library_path if entry.cuda_libraries]
+    shadow = shadowing_copy(facts)
+    if shadow is not None:
+        return [
+            Finding(
+                "torch-import-failed",
+                Severity.ERROR,
+                f"importing torch fails: the copy in {shadow.location} shadows this "
+                "environment's torch",
+                detail=f"{error}{cause}\nPython imports the torch in {shadow.location} "
+                f"({shadow.scope}) before the environment's own copy; remove the shadow and the "
+                "environment's torch is imported again.",
+                fix=(
+                    remove_copy_command(facts, shadow),
+                    'python -c "import torch; print(torch.__version__, torch.__file__)"',
+                ),
+                evidence={"status": torch.status, "shadow": shadow.location, "error": error},
+            )
+        ]
+    cuda_dirs = [
+        entry.path
+        for entry in facts.library_path
+        if shadowing_libraries(facts, entry.cuda_libraries, entry.path)
+    ]
     fix: list[str] = []
     if cuda_dirs:
         cause += (
@@ -137,12 +185,10 @@ def check_torch_cpu_build(facts: Facts) -> list[Finding]:
             "# no torch build in gpubench's tables runs on this driver: upgrade the driver first",
         )
     else:
-        detail += "\n" + advice.describe_choice(
-            plan, driver_version=facts.nvml.driver_version, windows=windows
-        )
+        detail += "\n" + _describe_choice(facts, plan)
         if facts.nvml.driver_version is None:
             detail += " (the driver version is unknown: fix the driver first)"
-        fix = reinstall_torch_commands(facts, plan)
+        fix = reinstall_torch_commands(facts, plan) + _keep_release_alternative(facts, plan)
     return [
         Finding(
             "torch-cpu-build",
@@ -175,10 +221,8 @@ def check_arch_supported(facts: Facts) -> list[Finding]:
     plan = advice.plan_for_machine(facts)
     fix: tuple[str, ...]
     if plan is not None:
-        choice = advice.describe_choice(
-            plan, driver_version=facts.nvml.driver_version, windows=windows_driver(facts)
-        )
-        fix = reinstall_torch_commands(facts, plan)
+        choice = _describe_choice(facts, plan)
+        fix = reinstall_torch_commands(facts, plan) + _keep_release_alternative(facts, plan)
     else:
         any_driver = advice.plan_cuda_install(
             torch_version=facts.torch.version,

@@ -11,6 +11,24 @@ def _visible_entries(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
+def _names_a_device(entry: str, facts: Facts) -> bool:
+    """Whether one CUDA_VISIBLE_DEVICES entry names a device: an index, a (prefix of a) GPU
+    UUID, or a MIG instance (``MIG-<uuid>``, or the older ``MIG-GPU-<uuid>/gi/ci``)."""
+    gpus = facts.nvml.gpus
+    if entry.isdigit():
+        return int(entry) < len(gpus)
+    if entry.startswith("MIG-"):
+        known = [uuid for gpu in gpus for uuid in gpu.mig_uuids]
+        parent = entry.removeprefix("MIG-").split("/", 1)[0]
+        if parent.startswith("GPU-"):  # the older form names its parent GPU
+            return any(gpu.uuid == parent for gpu in gpus)
+        # MIG instances not recorded (older facts, or NVML could not list them): cannot tell
+        return not known or any(uuid.startswith(entry) for uuid in known)
+    if entry.startswith("GPU-"):
+        return any(gpu.uuid.startswith(entry) for gpu in gpus if gpu.uuid)
+    return False
+
+
 def check_cuda_visible_devices(facts: Facts) -> list[Finding]:
     """CUDA_VISIBLE_DEVICES (and NVIDIA_VISIBLE_DEVICES in containers) must not hide the GPUs."""
     findings = []
@@ -18,12 +36,9 @@ def check_cuda_visible_devices(facts: Facts) -> list[Finding]:
     value = facts.env.get("CUDA_VISIBLE_DEVICES")
     if value is not None:
         entries = _visible_entries(value)
-        uuids = [gpu.uuid for gpu in facts.nvml.gpus if gpu.uuid]
         visible = 0
         for entry in entries:  # CUDA stops at the first entry it cannot use
-            by_index = entry.isdigit() and int(entry) < gpu_count
-            by_uuid = entry.startswith(("GPU-", "MIG-")) and any(u.startswith(entry) for u in uuids)
-            if by_index or by_uuid:
+            if _names_a_device(entry, facts):
                 visible += 1
             else:
                 break
