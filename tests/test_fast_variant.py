@@ -247,7 +247,7 @@ def test_fast_variant_uses_fused_adamw_unless_measured_otherwise():
     assert not foreach.optimizer.defaults.get("fused")
 
 
-def test_session_applies_the_measured_choices_to_model_dtype_and_evaluation():
+def test_session_applies_the_measured_choices_to_model_dtype_and_evaluation(monkeypatch):
     choices = {"precision": "bf16", "attention": "sdpa", "dropout_mask": "torch",
                "batch_slices": False, "adamw": "fused"}  # fmt: skip
     session = _session("fast", choices=choices)
@@ -264,12 +264,9 @@ def test_session_applies_the_measured_choices_to_model_dtype_and_evaluation():
         seen.append(kwargs.get("dtype"))
         original(self, *args, **kwargs)
 
-    torch.autocast.__init__ = spy
-    try:
-        session.estimate_loss(1)
-        session.step()
-    finally:
-        torch.autocast.__init__ = original
+    monkeypatch.setattr(torch.autocast, "__init__", spy)
+    session.estimate_loss(1)
+    session.step()
     assert seen and set(seen) == {torch.bfloat16}  # evaluation and training alike
 
 
