@@ -347,6 +347,46 @@ def compare(
         fail(error)
 
 
+@app.command()
+def predict(
+    run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A CPU run folder.")],
+    gpu: Annotated[
+        str,
+        typer.Option(
+            "--gpu", metavar="LIST", help="GPUs from gpubench gpus, e.g. a800-80gb-pcie,t4, or all."
+        ),
+    ] = "a800-80gb-pcie,t4,h100-sxm5",
+    profile_now: Annotated[
+        bool,
+        typer.Option(
+            "--profile-now", metavar="", help="Profile the run's cells on this CPU if it has none."
+        ),
+    ] = False,
+    data: DataOption = None,
+    json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print as JSON.")] = False,
+) -> None:
+    """Predict each CPU cell of a run on named GPUs with the op model (all figures predicted)."""
+    from gpubench.commands.predict import run_predict_command
+
+    try:
+        code = run_predict_command(
+            run_dir, gpu, profile_now=profile_now, data=data, json_output=json_output
+        )
+    except GpubenchError as error:
+        fail(error)
+    raise typer.Exit(code)
+
+
+@app.command("gpus")
+def list_gpus(
+    json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print as JSON.")] = False,
+) -> None:
+    """List the GPUs gpubench predict knows: peak FLOP/s, bandwidth, host link, sources."""
+    from gpubench.commands.gpus import render_gpus
+
+    render_gpus(json_output=json_output)
+
+
 def main() -> None:
     """Console-script entry point: usage errors are one line, Ctrl-C exits 130."""
     if len(sys.argv) == 1:

@@ -225,19 +225,24 @@ def batch_bytes(session: Any) -> int:
 
 
 def profile_session(
-    session: Any, *, params: MachineParams | None = None, steps: int = 3
+    session: Any, *, params: MachineParams | None = None, steps: int = 3, timed: bool = True
 ) -> OpProfile:
     """Profile ``steps`` training steps and one evaluation batch of a warmed-up session.
 
     Advances the session by ``steps + 1`` optimizer steps: call it after the timed phases
     (or on a session of its own). For the lecture GPT on a small CPU (seconds a step) pass
-    ``steps=1``.
+    ``steps=1``. ``timed=False`` skips the profiler pass: op counts, FLOPs and bytes only
+    (all the op model needs), no host times and no step wall time.
     """
     steps = max(1, int(steps))
     records = _record_ops(session, _training_step)
-    times, wall = _time_ops(session, _training_step, steps)
     eval_records = _record_ops(session, _evaluation_batch)
-    eval_times, eval_wall = _time_ops(session, _evaluation_batch, 1)
+    times: dict[tuple[str, str], float] = {}
+    eval_times: dict[tuple[str, str], float] = {}
+    wall = eval_wall = 0.0
+    if timed:
+        times, wall = _time_ops(session, _training_step, steps)
+        eval_times, eval_wall = _time_ops(session, _evaluation_batch, 1)
     return OpProfile(
         device=str(session.device),
         steps_profiled=steps,
@@ -247,7 +252,11 @@ def profile_session(
         eval_batch_wall_s=eval_wall,
         batch_bytes=batch_bytes(session),
         params=params,
-        notes=[f"{steps} step(s) timed under torch.profiler, one recorded; one eval batch"],
+        notes=[
+            f"{steps} step(s) timed under torch.profiler, one recorded; one eval batch"
+            if timed
+            else "one step and one eval batch recorded (op counts, FLOPs, bytes); not timed"
+        ],
     )
 
 
@@ -284,6 +293,18 @@ def measure_bandwidth(device: str = "cpu", *, megabytes: int = 64, seconds: floa
     sink = torch.empty_like(source)
     moved = 2.0 * source.numel() * source.element_size()
     return _best_rate(lambda: sink.copy_(source), moved, seconds, lambda: synchronize(target))
+
+
+def measure_rng(device: str = "cpu", *, megabytes: int = 16, seconds: float = 0.3) -> float:
+    """Random-number probe: bytes per second of ``bernoulli_`` (what dropout masks cost)."""
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    buffer = torch.empty(megabytes * 2**20 // 4, dtype=torch.float32, device=target)
+    moved = 2.0 * buffer.numel() * buffer.element_size()  # as the op recorder counts it
+    return _best_rate(lambda: buffer.bernoulli_(0.8), moved, seconds, lambda: synchronize(target))
 
 
 def measure_dispatch(device: str = "cpu", *, calls: int = 2000, repeats: int = 5) -> float:
@@ -328,7 +349,9 @@ def probe_machine(device: str = "cpu", *, seconds: float = 0.4) -> MachineParams
         bandwidth_bytes_per_s=bandwidth,
         dispatch_s=dispatch,
         asynchronous=torch.device(device).type == "cuda",
-        source="measured: fp32 matmul probe, 64 MiB copy probe, one-element add probe",
+        source="measured: fp32 matmul probe, 64 MiB copy probe, one-element add probe, "
+        "bernoulli_ probe",
+        rng_bytes_per_s=measure_rng(device, seconds=seconds / 2),
     )
 
 
@@ -342,6 +365,7 @@ def profile_config(
     params: MachineParams | None = None,
     warmup_steps: int = 2,
     steps: int = 3,
+    timed: bool = True,
 ) -> OpProfile:
     """Build a cell's session from its config, warm it up and profile it (for ``predict``).
 
@@ -363,6 +387,6 @@ def profile_config(
     for _ in range(warmup_steps):
         session.step()
     session.sync()
-    profile = profile_session(session, params=params, steps=steps)
+    profile = profile_session(session, params=params, steps=steps, timed=timed)
     profile.notes.append(f"profiled by gpubench predict on {device}, {warmup_steps} warm-up steps")
     return profile

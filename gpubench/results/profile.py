@@ -19,6 +19,7 @@ CATEGORIES = ("matmul", "attention", "elementwise", "optimizer", "copy", "other"
 # Where an op was issued: the batch (data), the model's forward and backward, the optimizer.
 PHASES = ("data", "forward", "backward", "optimizer")
 REGIMES = ("overhead", "memory", "compute")
+RNG_OPS = {"bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "rand", "randn"}
 
 
 @dataclass
@@ -62,6 +63,9 @@ class MachineParams:
     launch_floor_s: float = 0.0
     asynchronous: bool = False
     source: str = "measured"
+    # Random-number ops (dropout masks) are bound by generation, not by bytes, on a CPU:
+    # bytes of their output per second from a bernoulli_ probe (0: use the bandwidth).
+    rng_bytes_per_s: float = 0.0
 
 
 @dataclass
@@ -191,7 +195,10 @@ def op_bound(op: OpRecord, params: MachineParams) -> tuple[str, float]:
     per_call_flops = op.flops / op.count
     per_call_bytes = op.bytes / op.count
     compute = per_call_flops / params.matmul_flops_per_s
-    memory = per_call_bytes / params.bandwidth_bytes_per_s
+    rate = params.bandwidth_bytes_per_s
+    if op.name in RNG_OPS and params.rng_bytes_per_s > 0:
+        rate = min(rate, params.rng_bytes_per_s)
+    memory = per_call_bytes / rate
     floor = params.launch_floor_s
     longest = max(floor, compute, memory)
     if longest == compute and compute > 0:
