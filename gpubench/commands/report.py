@@ -29,16 +29,18 @@ def run_report_command(run_dir: str, fmt: str) -> None:
     if fmt == "table":
         from rich.console import Console
 
-        render.render_terminal(results, Console(highlight=False))
+        render.render_terminal(results, Console(highlight=False), run_dir=run_dir)
     elif fmt == "markdown":
         plot = Path(run_dir) / "crossover.png"
         sys.stdout.write(
-            render.render_markdown(results, plot_file=plot.name if plot.is_file() else None)
+            render.render_markdown(
+                results, plot_file=plot.name if plot.is_file() else None, run_dir=run_dir
+            )
         )
     elif fmt == "csv":
         render.cells_frame(results).to_csv(sys.stdout, index=False)
     else:
-        sys.stdout.write(render.render_json(results) + "\n")
+        sys.stdout.write(render.render_json(results, run_dir=run_dir) + "\n")
 
 
 def run_compare_command(run_dirs: list[str]) -> None:

@@ -142,7 +142,7 @@ def run_sweep_command(
 ) -> int:  # fmt: skip
     """Plan, measure, save and render a sweep; returns the exit code (1: failed cells)."""
     from gpubench.report.render import render_terminal, write_report_files
-    from gpubench.report.summary import summary_sentences
+    from gpubench.report.sentences import summary_sentences
 
     console = console or Console(highlight=False)
     err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -176,14 +176,14 @@ def run_sweep_command(
             engine.on_event = progress.handle
             engine.run()
     finally:  # also after Ctrl-C: render what was measured
-        results.summary = summary_sentences(results)
+        results.summary = summary_sentences(results, run_dir=run_dir)
         save_results(results, run_dir)
         written = write_report_files(results, run_dir)
     if json_output:
         print(json.dumps({"results": str(run_dir / "results.json"), "summary": results.summary,
                           "status": results.status}, indent=2))  # fmt: skip
     else:
-        render_terminal(results, console)
+        render_terminal(results, console, run_dir=run_dir)
         console.print(f"\nWrote {', '.join(str(p) for p in written)}")
     failed = [c for c in results.cells if c.status == "failed"]
     return 1 if failed else 0

@@ -1,9 +1,11 @@
 """``gpubench compare``: line up runs from different machines cell by cell.
 
-Cells match on (model, batch size, variant, protocol). Times come from each run's cost model
-(measured where that run measured the count), so a CPU-only laptop run can see what another
-machine's GPU would do for it: the speedup per iteration count, and the crossover the pair
-implies (``find_crossover`` of the other machine's device against this machine's CPU).
+Cells match on (model, batch size, variant, protocol). Times come from the runs' tidy frames
+(``RunResults.frame()``: measured where that run measured the count, else extrapolated);
+counts one run was not asked for are read off its stored cost terms. So a CPU-only laptop
+run can see what another machine's GPU would do for it: the speedup per iteration count, and
+the crossover the pair implies (``find_crossover`` on the two cells' stored cost terms).
+Runs whose models differ (config or parameter count) are refused, never merged.
 """
 
 from __future__ import annotations
@@ -12,23 +14,25 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gpubench.errors import UsageError
-from gpubench.report.summary import (
-    failure_text,
+from gpubench.report.format import (
     format_count,
     format_duration,
     format_estimate,
     format_ratio,
     format_timestamp,
+    round_significant,
+)
+from gpubench.report.queries import (
+    failure_text,
     group_title,
     hardware_name,
     headline_protocol,
     is_cpu,
     report_protocols,
     requested_iters,
-    round_significant,
     verdict_line,
 )
-from gpubench.results.costmodel import CostModel, cell_cost_model, estimate_cell, find_crossover
+from gpubench.results.costmodel import CostModel, find_crossover
 from gpubench.results.model import CellResult, Estimate, RunResults
 
 if TYPE_CHECKING:
@@ -78,7 +82,7 @@ class ComparedDevice:
 
     @property
     def cost_model(self) -> CostModel | None:
-        return cell_cost_model(self.cell)
+        return self.cell.cost
 
     @property
     def is_cpu(self) -> bool:
@@ -169,7 +173,8 @@ def compare_runs(runs: list[RunResults]) -> Comparison:
     _check_model_configs(compared)
     keys = _common_keys(compared)
     iters = sorted({n for run in runs for n in requested_iters(run)})
-    groups = [_build_group(compared, key, iters) for key in keys]
+    times = _times(compared)
+    groups = [_build_group(compared, key, iters, times) for key in keys]
     return Comparison(compared, groups, headline_protocol(runs[0]), _unmatched(compared, keys))
 
 
@@ -245,7 +250,52 @@ def _differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
     ]
 
 
-def _build_group(runs: list[ComparedRun], key: CompareKey, iters: list[int]) -> ComparedGroup:
+TimeKey = tuple[str, str, int, str, str, int | None, str, int]
+# (run letter, model, batch size, variant, device, threads, protocol, iterations)
+
+
+def _times(runs: list[ComparedRun]) -> dict[TimeKey, Estimate]:
+    """Every run's frame (``RunResults.frame()``) stacked with its letter, as estimates."""
+    import pandas
+
+    frames = []
+    for run in runs:
+        frame = run.results.frame()
+        frame.insert(0, "run", run.letter)
+        frames.append(frame)
+    stacked: pandas.DataFrame = pandas.concat(frames, ignore_index=True)
+    found: dict[TimeKey, Estimate] = {}
+    for row in stacked[stacked["measured"].notna()].itertuples(index=False):
+        threads = None if pandas.isna(row.threads) else int(row.threads)
+        key = (row.run, row.model, int(row.batch_size), row.variant, row.device, threads,
+               row.protocol, int(row.iters))  # fmt: skip
+        found[key] = Estimate(
+            int(row.iters), row.protocol, float(row.seconds), float(row.low_s),
+            float(row.high_s), bool(row.measured), float(row.predicted_s),
+        )  # fmt: skip
+    return found
+
+
+def _estimate(
+    device: ComparedDevice, iters: int, protocol: str, times: dict[TimeKey, Estimate]
+) -> Estimate | None:
+    """The run's own figure for this count; a count it was not asked for, off its cost terms."""
+    key = device.cell.key
+    found = times.get(
+        (device.run.letter, key.model, key.batch_size, key.variant, key.device, key.threads,
+         protocol, iters)
+    )  # fmt: skip
+    cost = device.cost_model
+    if found is not None or cost is None:
+        return found
+    predicted = cost.predict(iters, protocol)
+    low, high = cost.predict_range(iters, protocol)
+    return Estimate(iters, protocol, predicted, low, high, False, predicted)
+
+
+def _build_group(
+    runs: list[ComparedRun], key: CompareKey, iters: list[int], times: dict[TimeKey, Estimate]
+) -> ComparedGroup:
     model, batch, variant, protocol = key
     devices = [
         ComparedDevice(run, cell)
@@ -257,7 +307,7 @@ def _build_group(runs: list[ComparedRun], key: CompareKey, iters: list[int]) -> 
     ]
     group = ComparedGroup(model, batch, variant, protocol, devices, _baseline_column(devices))
     for n in iters:
-        estimates = [estimate_cell(device.cell, n, protocol) for device in devices]
+        estimates = [_estimate(device, n, protocol, times) for device in devices]
         base = estimates[group.baseline]
         speedups = [
             base.seconds / e.seconds if base is not None and e is not None and e.seconds else None

@@ -11,25 +11,27 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gpubench.report.summary import (
+from gpubench.report.format import (
+    format_count,
+    format_duration,
+    format_estimate,
+    format_ratio,
+    round_significant,
+)
+from gpubench.report.queries import (
     GroupKey,
     crossovers_of,
     device_label,
     estimate_for,
     failure_text,
-    format_count,
-    format_duration,
-    format_estimate,
-    format_ratio,
     group_title,
     groups_of,
     hardware_name,
     headline_protocol,
     is_gpu,
     requested_iters,
-    round_significant,
 )
-from gpubench.results.costmodel import CostModel, cell_cost_model
+from gpubench.results.costmodel import CostModel
 from gpubench.results.model import CellResult, Crossover, RunResults
 
 PANEL_WIDTH_PX = 600
@@ -131,9 +133,8 @@ def _draw_panel(
     x_max = max(tested) * 2.0
     x_max = max([x_max] + [min(c.iters or 0, 100 * max(tested)) * 2 for c in crossovers])
     for cell in cells:
-        model = cell_cost_model(cell)
-        assert model is not None  # cells without phases were filtered above
-        _draw_cell(ax, results, cell, model, protocol, colours, (x_min, x_max))
+        if cell.cost is not None:
+            _draw_cell(ax, results, cell, cell.cost, protocol, colours, (x_min, x_max))
     for crossover in crossovers:
         _mark_crossover(ax, crossover, colours, (x_min, x_max))
     _note_other_crossovers(ax, results, group, protocol)

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from gpubench.results.model import RunResults, load_results
+from gpubench.results.io import load_results
+from gpubench.results.model import RunResults
 from tests.report.fixtures.build import NAMES, fixture_dir
 
 UNITS_S = {"µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "days": 86400.0}

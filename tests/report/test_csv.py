@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas
 import pytest
 
+from gpubench.report.queries import estimate_for
 from gpubench.report.render import CSV_COLUMNS, write_csv
-from gpubench.report.summary import estimate_for
 from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture
 
@@ -16,7 +16,7 @@ from tests.report.conftest import load_fixture
 def test_one_row_per_cell_iteration_count_and_protocol(any_run: RunResults, tmp_path: Path) -> None:
     frame = pandas.read_csv(write_csv(any_run, tmp_path / "cells.csv"))
     assert list(frame.columns) == CSV_COLUMNS
-    assert len(frame) == len(any_run.cells) * len(any_run.settings["iters"]) * 2
+    assert len(frame) == len(any_run.cells) * len(any_run.settings.iters) * 2
     keys = frame[["model", "device", "batch_size", "threads", "iters", "protocol"]]
     assert not keys.astype(str).duplicated().any()
     assert set(frame["protocol"]) == {"lecture", "train"}

@@ -14,7 +14,7 @@ from gpubench.report.plot import (
     text_chart,
     write_crossover_png,
 )
-from gpubench.report.summary import group_title, groups_of
+from gpubench.report.queries import group_title, groups_of
 from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
+from gpubench.report.format import range_text
+from gpubench.report.queries import device_label, estimate_for, groups_of
 from gpubench.report.render import (
     PLOT_SKIPPED,
     render_json,
@@ -15,13 +18,8 @@ from gpubench.report.render import (
     render_terminal,
     write_report_files,
 )
-from gpubench.report.summary import (
-    device_label,
-    estimate_for,
-    groups_of,
-    range_text,
-    summary_sentences,
-)
+from gpubench.report.sentences import summary_sentences
+from gpubench.results.data_source import DataSource
 from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture, parse_duration, parse_markdown_tables
 
@@ -52,7 +50,7 @@ def test_time_tables_parse_back_to_the_estimates(name: str) -> None:
     tables = iteration_tables(run, render_markdown(run))
     for group, cells in groups_of(run).items():
         headers, rows = tables[(f"{group[0]}, batch {group[1]}")]
-        assert [int(row[0].replace(",", "")) for row in rows] == run.settings["iters"]
+        assert [int(row[0].replace(",", "")) for row in rows] == list(run.settings.iters)
         for cell in cells:
             column = headers.index(device_label(cell, run))
             for row in rows:
@@ -128,7 +126,7 @@ def test_failed_cells_warnings_and_environment() -> None:
 
 def test_synthetic_data_and_launch_blocking_are_warned_about() -> None:
     run = load_fixture("cpu_only")
-    run.settings["data"] = {"label": "synthetic", "path": None, "synthetic": True}
+    run.settings = dataclasses.replace(run.settings, data=DataSource("synthetic", None, True))
     run.metadata["cuda_launch_blocking"] = True
     markdown = render_markdown(run)
     assert markdown.splitlines()[0].endswith("· synthetic data")
@@ -166,7 +164,7 @@ def test_terminal_one_gpu_table_row() -> None:
 def test_json_is_results_json_with_the_summary() -> None:
     run = load_fixture("two_gpus")
     data = json.loads(render_json(run))
-    assert data["schema"] == "gpubench.run/1"
+    assert data["schema"] == "gpubench.run/2"
     assert data["summary"] == summary_sentences(run)
     assert RunResults.from_dict(data).estimates == run.estimates
 

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from gpubench.report.summary import (
-    device_label,
-    format_count,
-    format_duration,
-    format_ratio,
-    round_significant,
-    summary_sentences,
-)
+from gpubench.report.format import format_count, format_duration, format_ratio, round_significant
+from gpubench.report.queries import device_label
+from gpubench.report.sentences import summary_sentences
 from tests.report.conftest import load_fixture
 from tests.report.fixtures.build import cpu_only, derive, make_cell, make_phases
 
@@ -107,7 +103,7 @@ def test_a_second_cpu_configuration_is_named_by_its_threads_never_a_gpu() -> Non
     phases = make_phases(startup=1.6, device_init=0.004, data=0.28, build=0.01,
                          first_steps=[0.02], step=0.00072, eval_s=0.12)  # fmt: skip
     run.cells.insert(1, make_cell("bigram", "cpu", 32, phases, threads=1, peak=1.2e11))
-    run.settings["threads"] = [2, 1]
+    run.settings = dataclasses.replace(run.settings, threads=(2, 1))
     run = derive(dataclasses.replace(run, crossovers=[], batch_crossovers=[]))
     labels = [device_label(cell, run) for cell in run.cells]
     assert labels == ["cpu (2 threads)", "cpu (1 thread)", "cpu (2 threads)"]
@@ -117,24 +113,23 @@ def test_a_second_cpu_configuration_is_named_by_its_threads_never_a_gpu() -> Non
 
 
 @pytest.mark.parametrize(
-    ("argv", "hint"),
+    ("run_dir", "hint"),
     [
-        (["run"], "reports/20260301T1015Z-3f2a1c"),
-        (["run", "--out", "/tmp/runs/"], "/tmp/runs/20260301T1015Z-3f2a1c"),
-        (["run", "--out=sweeps"], "sweeps/20260301T1015Z-3f2a1c"),
-        (["run", "--resume", "reports/old-run"], "reports/old-run"),
+        (None, "reports/20260301T1015Z-3f2a1c"),  # where `gpubench run` puts it by default
+        ("/tmp/runs/20260301T1015Z-3f2a1c/", "/tmp/runs/20260301T1015Z-3f2a1c"),
+        (Path("sweeps/old-run"), "sweeps/old-run"),
     ],
 )
-def test_the_compare_hint_names_this_runs_folder(argv: list[str], hint: str) -> None:
+def test_the_compare_hint_names_this_runs_folder(run_dir: Path | str | None, hint: str) -> None:
     run = load_fixture("cpu_only")
-    run.command = ["gpubench", *argv]
-    assert f"`gpubench compare {hint} GPU_RUN_DIR`" in summary_sentences(run)[-1]
+    run.command = ["gpubench", "run", "--out", "elsewhere"]  # the saved command is not re-read
+    assert f"`gpubench compare {hint} GPU_RUN_DIR`" in summary_sentences(run, run_dir=run_dir)[-1]
 
 
 def test_runs_with_overrides_say_first_that_these_are_not_the_lecture_models():
     results = load_fixture("cpu_only")
     assert not any("--set" in sentence for sentence in summary_sentences(results))
-    results.settings["overrides"] = {"n_layer": "2"}
+    results.settings = dataclasses.replace(results.settings, overrides={"n_layer": "2"})
     first = summary_sentences(results)[0]
     assert first.startswith("Settings changed with --set (n_layer=2)")
     assert first.endswith("(bigram 4,225 parameters, gpt 10,788,929 parameters).")

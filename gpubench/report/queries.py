@@ -1,0 +1,194 @@
+"""Questions the report asks of a run: which cells go together, what was asked, what holds.
+
+Plain reads of ``RunResults``: nothing here fits a cost model or derives a crossover (the
+results package stored them; docs/design.md). The run's settings are read as their typed
+record (``results.settings``, a ``SweepOptions``), never from the saved command line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from gpubench.results.model import CellResult, Crossover, Estimate, RunResults
+from gpubench.results.sweep_options import PROTOCOLS
+
+GroupKey = tuple[str, int, str]  # (model, batch size, variant), as CellKey.group
+DEFAULT_RUNS_FOLDER = "reports"  # where `gpubench run` puts runs without --out
+
+# -- what the run asked for -----------------------------------------------------------------
+
+
+def headline_protocol(results: RunResults) -> str:
+    """The protocol the report leads with (``lecture`` unless the run asked otherwise)."""
+    return results.settings.protocol or "lecture"
+
+
+def requested_iters(results: RunResults) -> list[int]:
+    """The iteration counts the run was asked for, plus any it holds estimates for."""
+    counts = set(results.settings.iters)
+    counts |= {e.iters for estimates in results.estimates.values() for e in estimates}
+    return sorted(counts)
+
+
+def run_folder(results: RunResults, run_dir: Path | str | None) -> str:
+    """The run's folder as a user types it: the one it was read from, else the default."""
+    if run_dir is not None:
+        return str(run_dir).rstrip("/")
+    return f"{DEFAULT_RUNS_FOLDER}/{results.run_id}"
+
+
+# -- devices and cells ----------------------------------------------------------------------
+
+
+def is_cpu(device: str) -> bool:
+    return device == "cpu" or device.startswith("cpu:")
+
+
+def is_gpu(device: str) -> bool:
+    """CUDA devices and Apple's MPS are GPUs; nothing else is called one."""
+    return device.startswith("cuda") or device == "mps"
+
+
+def report_protocols(results: RunResults) -> list[str]:
+    """Protocols with estimates, the headline first."""
+    present = {e.protocol for estimates in results.estimates.values() for e in estimates}
+    headline = headline_protocol(results)
+    return (
+        [headline]
+        + [p for p in PROTOCOLS if p in present and p != headline]
+        + sorted(present - set(PROTOCOLS) - {headline})
+    )
+
+
+def cpu_configurations(results: RunResults) -> int:
+    """How many CPU thread counts the run measured (more than one: labels name the threads)."""
+    return len({cell.key.threads for cell in results.cells if is_cpu(cell.key.device)})
+
+
+def device_label(cell: CellResult, results: RunResults) -> str:
+    """ "cpu", "cuda:0"; a CPU measured at several thread counts is "cpu (4 threads)"."""
+    key = cell.key
+    if is_cpu(key.device) and key.threads and cpu_configurations(results) > 1:
+        plural = "thread" if key.threads == 1 else "threads"
+        return f"{key.device} ({key.threads} {plural})"
+    return key.device
+
+
+def hardware_name(cell: CellResult, results: RunResults) -> str:
+    """What the device is: the GPU's name, or the CPU model with its thread count."""
+    if is_cpu(cell.key.device):
+        model = str(results.metadata.get("cpu_model") or "CPU")
+        return f"{model} ({cell.key.threads} threads)" if cell.key.threads else model
+    if cell.device_name:
+        return cell.device_name
+    # A failed cell never reported its device's name; the run's GPU facts know it.
+    device = cell.key.device
+    if device.startswith("cuda"):
+        index = int(device.partition(":")[2] or 0)
+        named = [gpu for gpu in gpu_facts(results.metadata) if gpu.get("index", index) == index]
+        if named and named[0].get("name"):
+            return str(named[0]["name"])
+    return device
+
+
+def cell_name(cell: CellResult, results: RunResults) -> str:
+    """ "gpt, batch 64 · cuda:0": a cell in one line of a table."""
+    return f"{group_title(cell.key.group)} · {device_label(cell, results)}"
+
+
+def groups_of(results: RunResults) -> dict[GroupKey, list[CellResult]]:
+    """Cells that differ only by device, in run order, CPU cells first within each group."""
+    groups: dict[GroupKey, list[CellResult]] = {}
+    for cell in results.cells:
+        groups.setdefault(cell.key.group, []).append(cell)
+    for cells in groups.values():
+        cells.sort(key=lambda cell: not is_cpu(cell.key.device))
+    return groups
+
+
+def group_title(group: GroupKey) -> str:
+    """ "gpt, batch 64"; the variant is named only when it is not the lecture's own."""
+    model, batch, variant = group
+    return f"{model}, batch {batch}" + ("" if variant == "reference" else f", {variant}")
+
+
+def baseline_cell(cells: list[CellResult]) -> CellResult | None:
+    """The group's first CPU cell: the engine's baseline for speedups and crossovers."""
+    return next((cell for cell in cells if is_cpu(cell.key.device)), None)
+
+
+def cell_for_device(cells: Iterable[CellResult], device: str) -> CellResult | None:
+    return next((cell for cell in cells if cell.key.device == device), None)
+
+
+def estimate_for(
+    results: RunResults, cell: CellResult, iters: int, protocol: str
+) -> Estimate | None:
+    for estimate in results.estimates.get(cell.key.id, []):
+        if estimate.iters == iters and estimate.protocol == protocol:
+            return estimate
+    return None
+
+
+def crossovers_of(results: RunResults, group: GroupKey, protocol: str) -> list[Crossover]:
+    """The run's crossovers for a group and protocol, as the results recorded them."""
+    return [
+        c
+        for c in results.crossovers
+        if (c.model, c.batch_size, c.variant) == group and c.protocol == protocol
+    ]
+
+
+def failure_text(cell: CellResult) -> str:
+    """Why a cell has no numbers: "failed (oom)", "interrupted", "not measured"."""
+    if cell.status == "failed" and cell.failure is not None:
+        return f"failed ({cell.failure.kind})"
+    if cell.status == "interrupted":
+        return "interrupted"
+    return "not measured"
+
+
+def unreached_devices(results: RunResults, group: GroupKey) -> list[str]:
+    """Devices the run asked for that a group has no cell for (a sweep stopped before them)."""
+    present = {cell.key.device for cell in results.cells if cell.key.group == group}
+    return [device for device in results.settings.devices if device not in present]
+
+
+def unreached_models(results: RunResults) -> list[str]:
+    """Models the run asked for that have no cell at all."""
+    present = {cell.key.model for cell in results.cells}
+    return [model for model in results.settings.models if model not in present]
+
+
+# -- what the machine was -------------------------------------------------------------------
+
+
+def verdict_line(results: RunResults) -> str:
+    """The doctor's one-line verdict at the start of the run ("" when none was recorded)."""
+    return str(results.metadata.get("verdict") or "").strip()
+
+
+def dig(data: Any, *path: str) -> Any:
+    """``data[a][b]...`` or None where a level is missing."""
+    for name in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(name)
+    return data
+
+
+def doctor_fact(metadata: dict[str, Any], *path: str) -> Any:
+    """A fact the doctor recorded at the start of the run (``metadata["doctor"]`` holds its
+    verdict with the facts under "facts", or the facts themselves)."""
+    found = dig(metadata, "doctor", "facts", *path)
+    return found if found is not None else dig(metadata, "doctor", *path)
+
+
+def gpu_facts(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+    """GPUs as recorded at start: metadata["gpus"], or the doctor's NVML facts."""
+    found = metadata.get("gpus")
+    if not isinstance(found, list):
+        found = doctor_fact(metadata, "nvml", "gpus")
+    return [gpu for gpu in found if isinstance(gpu, dict)] if isinstance(found, list) else []
