@@ -1,16 +1,20 @@
 """``--explain``: turn a pasted log (conda, pip, a Python traceback) into cause and fix.
 
 The known errors live in log_patterns.py as data; this module runs them over a log, fills in
-their templates and quotes the line that matched. Repeated errors are reported once, counted.
+their templates with what the log itself says (log_clues.py) and quotes the line that matched.
+Repeated errors are reported once, counted; matching ignores letter case and follows a message a
+terminal wrapped onto the next line.
 """
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from gpubench.doctor.log_clues import LogClues, install_from_clues, read_clues, with_companion
 from gpubench.doctor.log_patterns import LOG_PATTERNS
 
 CONTEXT_LINES = 8
@@ -19,13 +23,15 @@ MAX_QUOTE = 300
 
 @dataclass(frozen=True)
 class ExplainContext:
-    """What the fixes may refer to: this machine's Python and the torch wheel that fits it."""
+    """What fixes may refer to beyond the log: an env name to suggest, and overrides for tests.
 
-    python: str = "3.11"
+    ``torch_install`` and ``python`` default to what the log itself says (log_clues.py); the
+    machine running the doctor is not the machine the log came from.
+    """
+
+    python: str = ""
     env_name: str = "torch-env"
-    torch_install: str = (
-        "python -m pip install torch --index-url https://download.pytorch.org/whl/cu126"
-    )
+    torch_install: str = ""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,7 @@ class Explanation:
     line: str
     occurrences: int = 1
     fields: dict[str, str] = field(default_factory=dict)
+    same_fix_as: str | None = None  # an earlier explanation with the very same fix
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +57,7 @@ class Explanation:
             "line_number": self.line_number,
             "line": self.line,
             "occurrences": self.occurrences,
+            "same_fix_as": self.same_fix_as,
         }
 
 
@@ -62,20 +70,66 @@ def _format(template: str, values: Mapping[str, str]) -> str:
     return string.Formatter().vformat(template, (), _Fields(values))
 
 
+def _insensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    """Logs change letter case between versions ('Driver/library version mismatch')."""
+    return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
+
+
+_TRIGGERS = {id(pattern): _insensitive(pattern.trigger) for pattern in LOG_PATTERNS}
+_CONTEXTS = {
+    id(pattern): tuple(_insensitive(extra) for extra in pattern.context) for pattern in LOG_PATTERNS
+}
+
+
+def _search_wrapped(trigger: re.Pattern[str], line: str, next_line: str) -> re.Match[str] | None:
+    """A match that starts on ``line``, also where a terminal wrapped it onto the next line
+    (at a space, or in the middle of a word)."""
+    match = trigger.search(line)
+    if match or not next_line:
+        return match
+    for joiner in (" ", ""):
+        window = line.rstrip() + joiner + next_line.strip()
+        match = trigger.search(window)
+        if match and match.start() < len(line.rstrip()):
+            return match
+    return None
+
+
+def _values(context: ExplainContext, clues: LogClues, fields: dict[str, str]) -> dict[str, str]:
+    install = context.torch_install or install_from_clues(clues)
+    return {
+        "python": context.python or clues.python or "3.11",
+        "env_name": context.env_name,
+        "torch_install": install,
+        "torch_install_vision": with_companion(install, "torchvision"),
+        "cuda_major": clues.cuda_major or "12",
+        "gpu": clues.gpu or "this GPU",
+        **fields,
+    }
+
+
 def explain_text(text: str, context: ExplainContext | None = None) -> list[Explanation]:
-    """Every known pattern in ``text``, in order of first appearance, each quoting its line."""
+    """Every known pattern in ``text``, in order of first appearance, each quoting its line.
+
+    Fixes come from the log (log_clues.py): the GPU, CUDA and torch versions it names, and where
+    it ran (WSL and Windows logs get advice for the Windows driver, never modprobe). A fix given
+    in full once is referred to, not repeated.
+    """
     context = context or ExplainContext()
+    clues = read_clues(text)
+    driver_on_windows = clues.wsl or clues.windows
     lines = text.splitlines()
     found: dict[tuple[str, str], Explanation] = {}
     superseded: set[str] = set()
     for index, line in enumerate(lines):
+        next_line = lines[index + 1] if index + 1 < len(lines) else ""
         for pattern in LOG_PATTERNS:
-            match = pattern.trigger.search(line)
+            match = _search_wrapped(_TRIGGERS[id(pattern)], line, next_line)
             if not match:
                 continue
             fields = {key: value for key, value in match.groupdict().items() if value}
             following = "\n".join(lines[index + 1 : index + 1 + CONTEXT_LINES])
-            for extra in pattern.context:
+            for extra in _CONTEXTS[id(pattern)]:
                 more = extra.search(following) or extra.search(line)
                 if more:
                     for key, value in more.groupdict().items():
@@ -89,20 +143,28 @@ def explain_text(text: str, context: ExplainContext | None = None) -> list[Expla
                 seen = found[(pattern.code, group)]
                 found[(pattern.code, group)] = replace(seen, occurrences=seen.occurrences + 1)
                 continue
-            values = {
-                "python": context.python,
-                "env_name": context.env_name,
-                "torch_install": context.torch_install,
-                **fields,
-            }
+            values = _values(context, clues, fields)
+            steps = pattern.wsl_fix if driver_on_windows and pattern.wsl_fix else pattern.fix
             found[(pattern.code, group)] = Explanation(
                 code=pattern.code,
                 title=pattern.title,
                 cause=_format(pattern.cause, values),
-                fix=tuple(_format(step, values) for step in pattern.fix),
+                fix=tuple(_format(step, values) for step in steps),
                 line_number=index + 1,
                 line=line.strip()[:MAX_QUOTE],
                 fields=fields,
             )
     explanations = [item for item in found.values() if item.code not in superseded]
-    return sorted(explanations, key=lambda item: item.line_number)
+    return _refer_to_earlier_fixes(sorted(explanations, key=lambda item: item.line_number))
+
+
+def _refer_to_earlier_fixes(explanations: list[Explanation]) -> list[Explanation]:
+    first_with: dict[tuple[str, ...], str] = {}
+    result = []
+    for item in explanations:
+        if item.fix in first_with:
+            item = replace(item, same_fix_as=first_with[item.fix])
+        else:
+            first_with[item.fix] = item.code
+        result.append(item)
+    return result

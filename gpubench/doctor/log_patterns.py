@@ -3,8 +3,9 @@
 A trigger regex is searched line by line; optional ``context`` regexes are searched in the lines
 that follow (conda spreads one error over several lines); enrichers turn captured text into
 readable fields. Cause and fix are templates over those fields plus the machine's context
-(``{python}``, ``{env_name}``, ``{torch_install}``). Message texts were checked against the
-emitting code or the public reports named in ``source``.
+(``{python}``, ``{env_name}``, ``{torch_install}``, ``{cuda_major}``, ``{gpu}``), all read from
+the log itself by log_clues.py. Triggers match regardless of letter case. Message texts were
+checked against the emitting code or the public reports named in ``source``.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class LogPattern:
     group_by: str | None = None  # a field that tells two occurrences apart (else one per code)
     supersedes: tuple[str, ...] = ()  # generic patterns this specific one makes redundant
     source: str = ""
+    # the fix for a log from WSL or Windows, where the driver is the Windows one (never modprobe)
+    wsl_fix: tuple[str, ...] = ()
 
 
 # --- enrichers: derive readable fields from what the regexes captured ------------------------
@@ -115,6 +118,54 @@ def _enrich_devices(fields: dict[str, str], _: str) -> dict[str, str]:
     return {"devices": "two devices"}
 
 
+def _enrich_cudnn_versions(fields: dict[str, str], _: str) -> dict[str, str]:
+    def dotted(text: str) -> str:
+        return ".".join(re.findall(r"\d+", text)) or "?"
+
+    compiled = dotted(fields.get("compiled", ""))
+    return {
+        "compiled_version": compiled,
+        "runtime_version": dotted(fields.get("runtime", "")),
+        "compiled_major": compiled.split(".")[0],
+    }
+
+
+def _enrich_cuda_library(fields: dict[str, str], _: str) -> dict[str, str]:
+    version = fields.get("soname", "")
+    major = version.split(".")[0] if version else "?"
+    return {"library_cuda": major}
+
+
+NCCL_CAUSES = {
+    "unhandled cuda error": "a CUDA call inside NCCL failed (often out of memory, or a GPU in a "
+    "bad state); NCCL_DEBUG=INFO shows the CUDA error underneath",
+    "system error": "a system call failed: in containers usually too little shared memory "
+    "(/dev/shm), or a network interface NCCL cannot use",
+    "internal error": "NCCL hit an internal error: often mismatched NCCL versions between ranks "
+    "or a peer-to-peer path the hardware does not support",
+    "remote process exited": "another rank crashed or was killed first; its own log has the "
+    "real error",
+    "invalid usage": "the ranks called collectives differently (shapes, order, or devices)",
+    "timeout": "a collective timed out: a rank stopped early, hangs, or waits on a different "
+    "collective",
+}
+
+
+def _enrich_nccl(fields: dict[str, str], following: str) -> dict[str, str]:
+    text = (fields.get("kind", "") + " " + following).lower()
+    for key, why in NCCL_CAUSES.items():
+        if key in text or key.replace(" ", "") in text.replace(" ", ""):
+            return {"nccl_cause": why}
+    return {"nccl_cause": "a collective operation failed; NCCL_DEBUG=INFO names the reason"}
+
+
+def _enrich_dll(fields: dict[str, str], _: str) -> dict[str, str]:
+    dll = fields.get("dll", "")
+    return {
+        "dll_name": dll.replace("\\\\", "\\").rsplit("\\", 1)[-1] if dll else "a DLL torch needs"
+    }
+
+
 # --- the table -------------------------------------------------------------------------------
 
 _FRESH_ENV_FIX = (
@@ -130,6 +181,13 @@ _REINSTALL_FOR_DRIVER = (
     "gpubench doctor  # shows your driver and the newest torch build it supports",
     "python -m pip uninstall -y torch",
     "{torch_install}",
+)
+_WINDOWS_DRIVER_FIX = (
+    "# the driver is the Windows one (under WSL too): update it on Windows, from "
+    "https://www.nvidia.com/Download/index.aspx",
+    "wsl --shutdown  # in PowerShell, under WSL: then reopen the distro",
+    "ls -l /usr/lib/wsl/lib/libcuda*  # under WSL: the driver's libraries must come from here",
+    "# never install a Linux NVIDIA driver (nvidia-driver-*, cuda-drivers) inside WSL",
 )
 _DEVICE_ASSERT_DEBUG = (
     "# to see the real Python line: rerun on the CPU, or make CUDA calls synchronous:",
@@ -285,6 +343,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
             *_REINSTALL_FOR_DRIVER,
             "# or upgrade the NVIDIA driver (Ubuntu: sudo ubuntu-drivers install, then reboot)",
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         source="cudaErrorInsufficientDriver",
     ),
     LogPattern(
@@ -292,7 +351,9 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
         trigger=re.compile(
             r"The NVIDIA driver on your system is too old \(found version (?P<found>\d+)\)"
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         enrich=_enrich_driver_found,
+        supersedes=("driver-insufficient",),
         title="the NVIDIA driver is too old for this torch build",
         cause="The driver supports CUDA {driver_cuda} but torch was built for a newer CUDA.",
         fix=(
@@ -341,10 +402,16 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
     ),
     LogPattern(
         code="cuda-out-of-memory",
-        trigger=re.compile(r"CUDA out of memory|OutOfMemoryError"),
+        trigger=re.compile(
+            r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory|"
+            r"CUDA_ERROR_OUT_OF_MEMORY"
+        ),
         context=(re.compile(r"Tried to allocate (?P<amount>[\d.]+ [KMGT]?i?B)"),),
         title="CUDA out of memory",
-        cause="The GPU ran out of memory (tried to allocate {amount}): the batch, block_size or "
+        enrich=lambda fields, _: {
+            "allocation": f" (tried to allocate {fields['amount']})" if "amount" in fields else ""
+        },
+        cause="The GPU ran out of memory{allocation}: the batch, block_size or "
         "model is too large for it, another process holds GPU memory, or tensors kept with their "
         "graph (losses appended without .item()) pile up.",
         fix=(
@@ -397,6 +464,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
             "sudo ubuntu-drivers install  # Ubuntu; then reboot",
             "# containers: docker run --gpus all ... (NVIDIA Container Toolkit)",
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         source="dlopen error text",
     ),
     LogPattern(
@@ -404,6 +472,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
         trigger=re.compile(
             r"NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver"
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         title="the NVIDIA kernel module is not running",
         cause="The driver's user-space tools are installed but the kernel module is not loaded: "
         "a kernel update without a rebuilt module (DKMS), Secure Boot rejecting the unsigned "
@@ -427,6 +496,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
             "sudo ubuntu-drivers install && sudo reboot  # Ubuntu",
             "# containers: docker run --gpus all ... (NVIDIA Container Toolkit)",
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         source="torch/csrc/cuda error text",
     ),
     LogPattern(
@@ -440,6 +510,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
             "sudo rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia",
             "sudo modprobe nvidia && sudo modprobe nvidia_uvm",
         ),
+        wsl_fix=_WINDOWS_DRIVER_FIX,
         source="NVML_ERROR_LIB_RM_VERSION_MISMATCH",
     ),
     LogPattern(
@@ -462,6 +533,7 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
         cause="Often the nvidia_uvm module is in a bad state (typically after suspend/resume).",
         fix=("sudo rmmod nvidia_uvm && sudo modprobe nvidia_uvm", "# or: sudo reboot"),
         source="cudaErrorUnknown",
+        wsl_fix=_WINDOWS_DRIVER_FIX,
     ),
     LogPattern(
         code="no-cuda-gpus",
@@ -510,5 +582,158 @@ LOG_PATTERNS: tuple[LogPattern, ...] = (
             "# or upgrade torch to a release built for NumPy 2",
         ),
         source="NumPy 2 ABI message",
+    ),
+    LogPattern(
+        code="cuda-library-missing",
+        trigger=re.compile(
+            r"(?P<library>lib(?:cudart|cublas|cublasLt|cufft|curand|cusolver|cusparse|nvrtc|"
+            r"nvJitLink)\.so\.(?P<soname>\d+)(?:\.\d+)*): cannot open shared object file"
+        ),
+        enrich=_enrich_cuda_library,
+        title="a CUDA runtime library cannot be loaded",
+        cause="{library} belongs to CUDA {library_cuda}.x. pip torch gets it from an nvidia-* "
+        "wheel (lost with --no-deps or a partial uninstall); other software expects a CUDA "
+        "{library_cuda} toolkit on the library path. The CUDA toolkit version does not decide "
+        "what torch runs on.",
+        fix=(
+            "python -m pip uninstall -y torch",
+            "{torch_install}",
+            "# not torch? install CUDA {library_cuda}.x libraries for that program, e.g. "
+            "python -m pip install nvidia-cuda-runtime-cu{library_cuda}",
+        ),
+        source="dlopen error text; CUDA sonames (libcudart.so.12 = CUDA 12.x)",
+    ),
+    LogPattern(
+        code="nccl-error",
+        trigger=re.compile(
+            r"NCCL error|ncclInternalError|ncclSystemError|ncclUnhandledCudaError|"
+            r"ncclInvalidUsage|ncclRemoteError|NCCL (?:WARN|communicator was aborted)|"
+            r"DistBackendError"
+        ),
+        context=(
+            re.compile(
+                r"(?P<kind>unhandled cuda error|unhandled system error|internal "
+                r"error|remote process exited|invalid usage|timeout)"
+            ),
+        ),
+        enrich=_enrich_nccl,
+        title="NCCL (multi-GPU communication) failed",
+        cause="NCCL reports that {nccl_cause}.",
+        fix=(
+            "NCCL_DEBUG=INFO torchrun ...  # rerun: the log names the failing call and transport",
+            'python -c "import torch; print(torch.cuda.nccl.version())"  # the same on every node',
+            "docker run --shm-size=1g ...  # containers: NCCL needs shared memory",
+            "NCCL_P2P_DISABLE=1 torchrun ...  # if peer-to-peer between these GPUs is broken",
+        ),
+        source="torch/csrc/distributed/c10d/NCCLUtils error text; NCCL ncclResult_t names",
+    ),
+    LogPattern(
+        code="cudnn-version-mismatch",
+        trigger=re.compile(
+            r"cuDNN version incompatibility: PyTorch was compiled\s+against (?P<compiled>\([\d, ]+"
+            r"\)|[\d.]+) but found runtime version (?P<runtime>\([\d, ]+\)|[\d.]+)"
+        ),
+        enrich=_enrich_cudnn_versions,
+        title="torch loaded a cuDNN other than the one it was built with",
+        cause="torch was built with cuDNN {compiled_version} but cuDNN {runtime_version} was "
+        "loaded, usually from a directory on LD_LIBRARY_PATH or a system-wide install ahead of "
+        "the nvidia-cudnn wheel torch depends on.",
+        fix=(
+            "echo $LD_LIBRARY_PATH  # remove the directory that holds libcudnn {runtime_version}",
+            'python -m pip install "nvidia-cudnn-cu{cuda_major}=={compiled_version}.*"  '
+            "# the cuDNN torch was built with",
+        ),
+        source="torch/backends/cudnn/__init__.py version check",
+    ),
+    LogPattern(
+        code="cublas-not-initialized",
+        trigger=re.compile(r"CUBLAS_STATUS_NOT_INITIALIZED|CUBLAS_STATUS_ALLOC_FAILED"),
+        title="cuBLAS could not start",
+        cause="cuBLAS failed to create its handle: most often the GPU is out of memory at that "
+        "moment (another process, or a cached allocation), otherwise a libcublas that does not "
+        "match torch's (an nvidia-cublas-cu{cuda_major} wheel of another version, or a CUDA "
+        "toolkit on LD_LIBRARY_PATH).",
+        fix=(
+            "nvidia-smi  # memory held by other processes?",
+            "python -m pip check  # nvidia-cublas-cu{cuda_major} at the version torch requires?",
+            "{torch_install}",
+        ),
+        source="cuBLAS status codes (cublasStatus_t)",
+    ),
+    LogPattern(
+        code="cudnn-not-initialized",
+        trigger=re.compile(r"CUDNN_STATUS_NOT_INITIALIZED|CUDNN_STATUS_ALLOC_FAILED"),
+        title="cuDNN could not start",
+        cause="cuDNN failed to initialise: usually no GPU memory left for its workspace, or a "
+        "libcudnn that does not match torch's build (LD_LIBRARY_PATH, a system cuDNN).",
+        fix=(
+            "nvidia-smi  # memory held by other processes?",
+            'python -c "import torch; print(torch.backends.cudnn.version())"',
+            "echo $LD_LIBRARY_PATH  # a libcudnn directory here overrides torch's own",
+        ),
+        source="cuDNN status codes (cudnnStatus_t)",
+    ),
+    LogPattern(
+        code="illegal-memory-access",
+        trigger=re.compile(r"an illegal memory access was encountered|CUDA_ERROR_ILLEGAL_ADDRESS"),
+        title="a CUDA kernel read or wrote outside its memory",
+        cause="A kernel accessed memory it does not own: an out-of-range index that was not "
+        "checked, a custom extension bug, or (rarely) a hardware fault. Like a device-side "
+        "assert it is reported later, and the CUDA context is unusable afterwards.",
+        fix=(
+            "CUDA_LAUNCH_BLOCKING=1 python train.py  # report it at the call that caused it",
+            "compute-sanitizer python train.py  # names the kernel and the address (CUDA toolkit)",
+            "# restart the process: the CUDA context cannot recover",
+        ),
+        source="cudaErrorIllegalAddress (700)",
+    ),
+    LogPattern(
+        code="device-busy",
+        trigger=re.compile(r"busy or unavailable|cudaErrorDevicesUnavailable"),
+        title="the GPU is busy or unavailable",
+        cause="The GPU is in an exclusive compute mode and another process already holds it, or "
+        "a previous process is stuck on it.",
+        fix=(
+            "nvidia-smi --query-gpu=index,compute_mode --format=csv",
+            "nvidia-smi --query-compute-apps=pid,process_name --format=csv  # who holds it",
+            "sudo nvidia-smi -c DEFAULT  # shared compute mode, if you administer the machine",
+        ),
+        wsl_fix=(
+            "nvidia-smi --query-compute-apps=pid,process_name --format=csv  # who holds it",
+            "wsl --shutdown  # in PowerShell: stops a stuck WSL process holding the GPU",
+        ),
+        source="cudaErrorDevicesUnavailable (46)",
+    ),
+    LogPattern(
+        code="windows-dll-load",
+        trigger=re.compile(
+            r"\[WinError 126\]|\[WinError 127\]|DLL load failed|"
+            r"Error loading \"(?P<dll>[^\"]+\.dll)\""
+        ),
+        context=(re.compile(r"Error loading \"(?P<dll>[^\"]+\.dll)\""),),
+        enrich=_enrich_dll,
+        title="Windows could not load a DLL torch needs",
+        cause="Windows failed to load {dll_name} or one of its dependencies: the Microsoft "
+        "Visual C++ Redistributable is missing or old, or the torch install is incomplete.",
+        fix=(
+            "# install the latest Microsoft Visual C++ Redistributable (x64); reopen the shell",
+            "python -m pip uninstall -y torch",
+            "{torch_install}",
+        ),
+        source="Windows LoadLibrary errors (126: module not found, 127: procedure not found)",
+    ),
+    LogPattern(
+        code="torchvision-mismatch",
+        trigger=re.compile(r"operator torchvision::\w+ does not exist"),
+        title="torchvision was built for another torch",
+        cause="torchvision's compiled operators do not load into this torch: the two come from "
+        "different releases or different CUDA variants (one pip index for torch, another for "
+        "torchvision).",
+        fix=(
+            'python -c "import torch; print(torch.__version__)"',
+            "python -m pip uninstall -y torchvision",
+            "{torch_install_vision}",
+        ),
+        source="torchvision/extension.py; release pairs on the previous-versions page",
     ),
 )

@@ -1,8 +1,9 @@
 """Keep secrets and identities out of the doctor's output.
 
 Only allow-listed environment variables are ever collected (secret names redacted at once),
-token-like values are replaced when rendering (the checks need the real values), and the paste-safe markdown additionally shows the home directory as ``~`` and
-drops the user and host names wherever they appear.
+token-like values are replaced when rendering (the checks need the real values), and the
+paste-safe markdown additionally shows the home directory as ``~`` and drops the user and host
+names wherever they appear.
 """
 
 from __future__ import annotations

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from gpubench.doctor.explain import ExplainContext, explain_text
@@ -133,7 +135,9 @@ def test_each_pattern_is_recognised_and_quoted(code: str):
 
 
 def test_every_pattern_in_the_table_has_a_test_line_and_a_source():
-    tested = set(SPEC_PATTERNS) | {"conda-clobber", "device-assert-index"}
+    catalogue = json.loads((LOGS / "catalogue" / "expect.json").read_text(encoding="utf-8"))
+    in_catalogue = {item["code"] for item in catalogue.values() if item["code"]}
+    tested = set(SPEC_PATTERNS) | {"conda-clobber", "device-assert-index"} | in_catalogue
     assert {pattern.code for pattern in LOG_PATTERNS} == tested
     assert all(pattern.source for pattern in LOG_PATTERNS)
 

@@ -148,7 +148,6 @@ def check_torch_cpu_build(facts: Facts) -> list[Finding]:
     if not is_cpu_build(facts) or facts.platform.system == "Darwin":
         return []
     label = torch_label(facts)
-    windows = windows_driver(facts)
     evidence = {"version": facts.torch.version, "torch.version.cuda": facts.torch.cuda}
     fix: tuple[str, ...]
     if not nvidia_gpu_visible(facts):
