@@ -46,15 +46,15 @@ def print_terminal(document: Document, console: Console) -> None:
             style = TONE_STYLES[section.tone] or "bold"
             console.print(f"[bold {style}]{escape(_plain(section.heading))}[/]")
         for block in blocks:
-            _print_block(console, block)
+            _print_block(console, block, heading=section.heading)
 
 
-def rich_table(table: Table) -> Any:
+def rich_table(table: Table, *, with_title: bool = True) -> Any:
     """A rich table that wraps to fit a narrow terminal, its row labels kept readable."""
     from rich.table import Table as RichTable
 
     rich = RichTable(
-        title=table.title,
+        title=table.title if with_title else None,
         title_justify="left",
         caption=table.caption or None,
         caption_justify="left",
@@ -72,7 +72,7 @@ def rich_table(table: Table) -> Any:
     return rich
 
 
-def _print_block(console: Console, block: Block) -> None:
+def _print_block(console: Console, block: Block, *, heading: str) -> None:
     from rich.markup import escape
 
     if isinstance(block, Paragraph):
@@ -84,7 +84,7 @@ def _print_block(console: Console, block: Block) -> None:
         console.print(escape(block.text), style=TONE_STYLES[block.tone] or None, highlight=False)
     elif isinstance(block, Table):
         console.print()
-        console.print(rich_table(block))
+        console.print(rich_table(block, with_title=block.title != heading))
     elif isinstance(block, Image):
         pass  # a terminal cannot show it; report.md links it
 
