@@ -201,6 +201,10 @@ def _time_ops(session: Any, work: Any, repeats: int) -> tuple[dict[tuple[str, st
     return times, statistics.median(walls)
 
 
+def _framework_category(phase: str) -> str:
+    return {"optimizer": "optimizer", "data": "copy"}.get(phase, "other")
+
+
 def _attach_times(records: list[OpRecord], times: dict[tuple[str, str], float]) -> list[OpRecord]:
     """Give each record its profiled self time; time no record accounts for (composite
     wrappers such as aten::linear) becomes one ``(framework)`` record per phase."""
@@ -213,7 +217,9 @@ def _attach_times(records: list[OpRecord], times: dict[tuple[str, str], float]) 
         else:
             leftover[key[1]] = leftover.get(key[1], 0.0) + micros
     extra = [
-        OpRecord(FRAMEWORK_OP, "other", phase, 0, host_us=micros, kernels=False)
+        OpRecord(
+            FRAMEWORK_OP, _framework_category(phase), phase, 0, host_us=micros, kernels=False
+        )  # fmt: skip
         for phase, micros in leftover.items()
     ]
     return records + extra

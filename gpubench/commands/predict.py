@@ -26,6 +26,20 @@ NO_PROFILE = (
 )
 
 
+def setting(results: RunResults, name: str, default: Any = None) -> Any:
+    """A sweep setting, whether the run stores its settings as a dict or as an object."""
+    settings = results.settings
+    if isinstance(settings, dict):
+        return settings.get(name, default)
+    return getattr(settings, name, default)
+
+
+def data_path_of(results: RunResults) -> str | None:
+    data = setting(results, "data")
+    path = data.get("path") if isinstance(data, dict) else getattr(data, "path", None)
+    return str(path) if path else None
+
+
 def read_run(run_dir: str) -> tuple[RunResults, list[dict[str, Any]]]:
     """The run and its raw cell records (which may carry a ``profile`` key)."""
     from gpubench.commands.report import load_run
@@ -60,8 +74,8 @@ def predict_run(
     results: RunResults, profiles: dict[str, OpProfile], gpus: list[GpuSpec]
 ) -> list[CellPrediction]:
     """Predictions for every profiled CPU cell on every GPU, in table order."""
-    protocol = results.settings.get("protocol", "lecture")
-    iters = sorted(set(results.settings.get("iters") or []))
+    protocol = setting(results, "protocol", "lecture")
+    iters = sorted(set(setting(results, "iters") or []))
     predictions = []
     for cell in cpu_cells(results):
         profile = profiles.get(cell.key.id)
@@ -150,7 +164,7 @@ def run_predict_command(
         sys.stderr.write(NO_PROFILE.format(run=run_dir) + "\n")
         return 1
     if profile_now:
-        data_path = data or (results.settings.get("data") or {}).get("path")
+        data_path = data or data_path_of(results)
         if data_path and not Path(data_path).is_file():
             data_path = None  # synthetic tokens of the corpus's shape: same ops and sizes
         for cell in cells:
