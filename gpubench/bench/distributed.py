@@ -166,6 +166,7 @@ class DistributedOutcome:
     rank_errors: list[dict[str, Any]] = field(default_factory=list)
     returncode: int | None = None
     command: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)  # every process of the cell seen here
 
     @property
     def reported(self) -> bool:
@@ -354,6 +355,7 @@ def _run(
         raise
     finally:
         tree.kill()  # leftovers of a finished launch too: no rank outlives its cell
+        outcome.pids = sorted(tree.known)
         outcome.wall_s = time.perf_counter() - start
     failed = outcome.returncode != 0 or outcome.rank_errors
     if outcome.payload is None and outcome.failure is None and failed:
