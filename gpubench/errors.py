@@ -23,3 +23,7 @@ class CorpusUnavailable(GpubenchError):
     def __init__(self, problem: str):
         super().__init__(f"{problem}; pass --data FILE to use a local text file")
         self.problem = problem
+
+
+class RunNotFound(UsageError, ValueError):
+    """A path that holds no readable gpubench run (no results.json, or not one of ours)."""

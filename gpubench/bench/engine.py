@@ -25,6 +25,7 @@ from typing import IO, Any
 from gpubench.bench.plan import SweepPlan
 from gpubench.errors import GpubenchError
 from gpubench.results.costmodel import CostModel, cell_cost_model, derive_results, plan_full_runs
+from gpubench.results.io import save_results
 from gpubench.results.model import (
     CellKey,
     CellResult,
@@ -34,7 +35,6 @@ from gpubench.results.model import (
     RunResults,
     StepStats,
     Throughput,
-    save_results,
 )
 
 PHASES_SHARE = 0.5  # at most this share of the budget goes to measuring phases

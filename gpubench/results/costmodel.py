@@ -2,14 +2,15 @@
 
 F: fixed costs (startup, device init, data, build, and the first steps' excess over s),
 s: steady step, e: one evaluation, E(n): evaluations the lecture loop does in n steps.
-Protocol ``train`` drops evaluations. Pure functions of recorded phases (run.md).
+Protocol ``train`` drops evaluations. Pure functions of recorded phases; the model and its
+assumptions are in docs/design.md ("Cost model").
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from gpubench.results.cost_terms import MIN_RELATIVE_RANGE, CostModel, evaluation_count
 from gpubench.results.model import (
     BatchCrossover,
     CellResult,
@@ -18,60 +19,13 @@ from gpubench.results.model import (
     Phases,
     RunResults,
 )
+from gpubench.results.sweep_options import PROTOCOLS
 
-PROTOCOLS = ("lecture", "train")
-# Run-to-run drift seen between a phases worker and a full-run worker on the same machine
-# is a few percent even when the step IQR is tiny; the range never claims less than this.
-MIN_RELATIVE_RANGE = 0.05
-
-
-def evaluation_count(iters: int, eval_interval: int) -> int:
-    """E(n): how often the lecture loop evaluates in ``iters`` steps (step 0, every
-    ``eval_interval``, and the last step)."""
-    if iters <= 0:
-        return 0
-    regular = math.ceil(iters / eval_interval)  # steps 0, k, 2k, ... below iters
-    last_is_extra = (iters - 1) % eval_interval != 0
-    return regular + (1 if last_is_extra else 0)
-
-
-@dataclass(frozen=True)
-class CostModel:
-    """Fitted costs of one cell, in seconds."""
-
-    fixed_s: float
-    step_s: float
-    step_low_s: float
-    step_high_s: float
-    eval_s: float
-    eval_interval: int
-
-    def evaluations(self, iters: int, protocol: str) -> int:
-        return evaluation_count(iters, self.eval_interval) if protocol == "lecture" else 0
-
-    def predict(self, iters: int, protocol: str = "lecture") -> float:
-        return self.fixed_s + iters * self.step_s + self.evaluations(iters, protocol) * self.eval_s
-
-    def predict_range(self, iters: int, protocol: str = "lecture") -> tuple[float, float]:
-        """Low/high from the step time's quartiles, never narrower than MIN_RELATIVE_RANGE."""
-        evals = self.evaluations(iters, protocol) * self.eval_s
-        low = self.fixed_s + iters * self.step_low_s + evals
-        high = self.fixed_s + iters * self.step_high_s + evals
-        center = self.predict(iters, protocol)
-        return (
-            min(low, center * (1 - MIN_RELATIVE_RANGE)),
-            max(high, center * (1 + MIN_RELATIVE_RANGE)),
-        )
-
-    def per_step_s(self, protocol: str) -> float:
-        """Asymptotic cost of one more step, the evaluation share included."""
-        if protocol == "lecture":
-            return self.step_s + self.eval_s / self.eval_interval
-        return self.step_s
-
-    def constant_s(self, protocol: str) -> float:
-        """Asymptotic intercept: fixed costs plus, for the lecture loop, the final evaluation."""
-        return self.fixed_s + (self.eval_s if protocol == "lecture" else 0.0)
+__all__ = [
+    "MIN_RELATIVE_RANGE", "PROTOCOLS", "CostModel", "batch_crossover_for", "cell_cost_model",
+    "crossover_for", "derive_results", "estimate_cell", "evaluation_count", "find_crossover",
+    "fit_cost_model", "plan_full_runs",
+]  # fmt: skip
 
 
 def fit_cost_model(phases: Phases, eval_interval: int) -> CostModel:
@@ -97,6 +51,9 @@ def fit_cost_model(phases: Phases, eval_interval: int) -> CostModel:
 
 
 def cell_cost_model(cell: CellResult) -> CostModel | None:
+    """The cell's stored terms; fitted from its phases only where none are stored yet."""
+    if cell.cost is not None:
+        return cell.cost
     if cell.phases is None:
         return None
     return fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
@@ -235,9 +192,17 @@ def plan_full_runs(
     return chosen
 
 
-def derive_results(results: RunResults, iters: list[int]) -> None:
-    """Fill estimates per cell and protocol, and the crossovers of each accelerator against
-    the CPU (the first CPU cell of a group, i.e. the first thread count, is the baseline)."""
+def derive_results(results: RunResults, iters: list[int] | tuple[int, ...] | None = None) -> None:
+    """Fill each cell's cost terms, estimates per cell and protocol, and the crossovers of each
+    accelerator against the CPU (the first CPU cell of a group, i.e. the first thread count, is
+    the baseline). ``iters``: the counts to estimate (default: the run's settings)."""
+    iters = list(results.settings.iters if iters is None else iters)
+    for cell in results.cells:
+        cell.cost = (
+            fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+            if cell.phases is not None
+            else None
+        )
     results.estimates = {}
     for cell in results.cells:
         found = [
@@ -261,8 +226,6 @@ def derive_results(results: RunResults, iters: list[int]) -> None:
         )
     for group_pairs in pairs.values():
         if len(group_pairs) > 1:
-            found_batch = batch_crossover_for(
-                group_pairs, results.settings.get("protocol", "lecture")
-            )
+            found_batch = batch_crossover_for(group_pairs, results.settings.protocol)
             if found_batch is not None:
                 results.batch_crossovers.append(found_batch)

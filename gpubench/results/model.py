@@ -1,23 +1,29 @@
-"""Result records of a sweep and their JSON form (schema ``gpubench.run/1``).
+"""Result records of a sweep and their JSON form (schema ``gpubench.run/2``).
 
 Records are plain dataclasses; ``to_dict``/``from_dict`` give the JSON shape that
-``results.json`` stores, so a run copied from another machine renders the same.
+``results.json`` stores, so a run copied from another machine renders the same. Reading and
+writing files, and upgrading older schemas, is io.py's job (docs/design.md, "Results schema").
 
 Schema history:
   gpubench.run/1  first version.
+  gpubench.run/2  each cell stores its fitted cost terms under ``"cost"``; ``settings`` is
+                  the typed SweepOptions (same keys as /1, now always complete).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-SCHEMA = "gpubench.run/1"
-NOISY_SPREAD = 0.10  # IQR / median above this flags a cell as noisy (run.md)
+from gpubench.results.cost_terms import CostModel
+from gpubench.results.sweep_options import SweepOptions
+
+if TYPE_CHECKING:
+    import pandas
+
+SCHEMA = "gpubench.run/2"
+SCHEMAS = ("gpubench.run/1", SCHEMA)  # every schema this version reads
+NOISY_SPREAD = 0.10  # IQR / median above this flags a cell as noisy (docs/design.md)
 
 
 @dataclass(frozen=True)
@@ -69,7 +75,7 @@ class StepStats:
 
 @dataclass
 class Phases:
-    """Seconds spent in each phase of one cell (run.md, phase table)."""
+    """Seconds spent in each phase of one cell (docs/design.md, "Phases")."""
 
     startup_s: float  # interpreter start + import torch, measured by the parent
     device_init_s: float
@@ -154,6 +160,7 @@ class CellResult:
     runs: list[MeasuredRun] = field(default_factory=list)
     failure: Failure | None = None
     notes: list[str] = field(default_factory=list)
+    cost: CostModel | None = None  # fitted terms (costmodel.fit_cost_model); None unmeasured
 
     def run_for(self, iters: int, protocol: str) -> MeasuredRun | None:
         for run in self.runs:
@@ -210,7 +217,7 @@ class RunResults:
     run_id: str
     created_utc: str
     command: list[str]
-    settings: dict[str, Any]
+    settings: SweepOptions
     metadata: dict[str, Any]
     cells: list[CellResult] = field(default_factory=list)
     estimates: dict[str, list[Estimate]] = field(default_factory=dict)  # by cell id
@@ -222,14 +229,25 @@ class RunResults:
     engine: dict[str, float] = field(default_factory=dict)  # wall_s, measured_s, measured_share
     schema: str = SCHEMA
 
+    def __post_init__(self) -> None:
+        if isinstance(self.settings, dict):  # settings as JSON holds them (or a test builds)
+            self.settings = SweepOptions.from_dict(self.settings)
+
     def cell(self, key: CellKey) -> CellResult | None:
         for cell in self.cells:
             if cell.key == key:
                 return cell
         return None
 
+    def frame(self) -> pandas.DataFrame:
+        """One tidy row per cell x iteration count x protocol (see frame.py for the columns)."""
+        from gpubench.results.frame import run_frame
+
+        return run_frame(self)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data["settings"] = self.settings.to_dict()
         # Derived values are stored too, so readers need not recompute them.
         for cell, stored in zip(self.cells, data["cells"], strict=True):
             stored["id"] = cell.key.id
@@ -245,13 +263,14 @@ class RunResults:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunResults:
-        if data.get("schema") != SCHEMA:
+        """Read a /1 or /2 record as it is; io.load_results fills what /1 lacks."""
+        if data.get("schema") not in SCHEMAS:
             raise ValueError(f"not a {SCHEMA} results file (schema: {data.get('schema')!r})")
         return cls(
             run_id=data["run_id"],
             created_utc=data["created_utc"],
             command=list(data["command"]),
-            settings=dict(data["settings"]),
+            settings=SweepOptions.from_dict(data["settings"]),
             metadata=dict(data["metadata"]),
             cells=[_cell_from_dict(c) for c in data["cells"]],
             estimates={
@@ -263,6 +282,7 @@ class RunResults:
             warnings=list(data.get("warnings", [])),
             status=data.get("status", "complete"),
             engine=dict(data.get("engine", {})),
+            schema=data["schema"],
         )
 
 
@@ -289,40 +309,5 @@ def _cell_from_dict(data: dict[str, Any]) -> CellResult:
         runs=[_build(MeasuredRun, r) for r in data.get("runs", [])],
         failure=_build(Failure, data["failure"]) if data.get("failure") else None,
         notes=list(data.get("notes", [])),
+        cost=CostModel.from_dict(data["cost"]) if data.get("cost") else None,
     )
-
-
-def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
-    """Write JSON to a temp file in the same folder, then rename: a kill never leaves half."""
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=2, sort_keys=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
-def save_results(results: RunResults, run_dir: Path) -> Path:
-    path = run_dir / "results.json"
-    write_json_atomic(path, results.to_dict())
-    return path
-
-
-def load_results(run_dir: Path) -> RunResults:
-    """Read ``RUN_DIR/results.json`` (or a results.json path); ValueError when it is not a run."""
-    path = run_dir / "results.json" if run_dir.is_dir() else run_dir
-    if not path.is_file():
-        raise ValueError(f"{run_dir} is not a gpubench run folder (no results.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    try:
-        return RunResults.from_dict(data)
-    except (KeyError, TypeError) as error:
-        raise ValueError(f"{path} does not follow {SCHEMA}: missing or bad {error}") from None

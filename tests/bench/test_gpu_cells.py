@@ -10,7 +10,7 @@ import pytest
 
 from gpubench.bench.engine import run_worker
 from gpubench.core.models import REFERENCE_MODELS, load_model
-from gpubench.results.model import load_results
+from gpubench.results.io import load_results
 
 pytestmark = pytest.mark.gpu
 

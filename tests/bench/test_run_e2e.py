@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from gpubench.cli import app
-from gpubench.results.model import load_results
+from gpubench.results.io import load_results
 
 TINY_BIGRAM = ["--set", "eval_iters=20", "--set", "eval_interval=100"]
 
@@ -194,7 +194,7 @@ def test_a_user_model_file_runs_and_is_recorded_by_path(tmp_path, text_file):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     results = load_results(tmp_path / "own")
-    assert results.settings["models"] == [str(model.resolve())]
+    assert results.settings.models == (str(model.resolve()),)
     assert results.cells[0].key.model == "mine" and results.cells[0].status == "ok"
 
 

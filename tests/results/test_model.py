@@ -1,10 +1,15 @@
-"""results.json: schema round trip, derived values, atomic writes, refusal of non-runs."""
+"""results.json: schema round trip, derived values, atomic writes, refusal of non-runs,
+and the upgrade of schema /1 runs (the committed sample among them)."""
 
 import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
-from gpubench.results.costmodel import derive_results
+from gpubench.results.costmodel import derive_results, fit_cost_model
+from gpubench.results.io import load_results, save_results
 from gpubench.results.model import (
     SCHEMA,
     CellKey,
@@ -15,9 +20,10 @@ from gpubench.results.model import (
     RunResults,
     StepStats,
     Throughput,
-    load_results,
-    save_results,
 )
+from gpubench.results.sweep_options import SweepOptions
+
+SAMPLE = Path(__file__).resolve().parents[2] / "reports" / "cpu-2core-xeon"
 
 
 def sample_results() -> RunResults:
@@ -73,8 +79,69 @@ def test_a_folder_without_results_is_not_a_run(tmp_path):
     with pytest.raises(ValueError, match="not a gpubench run"):
         load_results(tmp_path)
     (tmp_path / "results.json").write_text('{"schema": "other/1"}')
-    with pytest.raises(ValueError, match="not a gpubench.run/1"):
+    with pytest.raises(ValueError, match="not a gpubench.run/2"):
         load_results(tmp_path)
     (tmp_path / "results.json").write_text("{trunc")
     with pytest.raises(ValueError, match="not valid JSON"):
         load_results(tmp_path)
+
+
+def test_each_cell_stores_its_fitted_cost_terms(tmp_path):
+    save_results(sample_results(), tmp_path)
+    data = json.loads((tmp_path / "results.json").read_text())
+    ok, failed = data["cells"]
+    assert ok["cost"]["step_s"] == 0.002
+    assert ok["cost"]["eval_interval"] == 300
+    assert ok["cost"]["fixed_s"] == pytest.approx(1.5 + 0.01 + 0.3 + 0.02 + (0.01 - 0.002) + 0.001)
+    assert failed["cost"] is None
+    loaded = load_results(tmp_path)
+    assert loaded.cells[0].cost == fit_cost_model(loaded.cells[0].phases, 300)
+
+
+def test_settings_are_typed_and_read_back_as_the_same_type(tmp_path):
+    results = sample_results()
+    assert isinstance(results.settings, SweepOptions)
+    results.settings = replace(results.settings, threads=(2, 1), overrides={"n_layer": "2"})
+    save_results(results, tmp_path)
+    stored = json.loads((tmp_path / "results.json").read_text())["settings"]
+    assert stored["threads"] == [2, 1]
+    assert stored["data"] == {"label": "unknown", "path": None, "synthetic": False}
+    loaded = load_results(tmp_path)
+    assert loaded.settings == results.settings
+    assert loaded.settings.iters == (500, 5000)
+
+
+def test_the_committed_schema_1_sample_loads_with_cost_terms(tmp_path):
+    raw = json.loads((SAMPLE / "results.json").read_text())
+    assert raw["schema"] == "gpubench.run/1"
+    assert all("cost" not in cell for cell in raw["cells"])
+    results = load_results(SAMPLE)
+    assert results.schema == SCHEMA
+    assert results.settings.protocol == "lecture"
+    assert results.settings.threads == (2,)
+    for cell in results.cells:
+        assert cell.cost == fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+    # the stored estimates are kept as written, not recomputed
+    first = raw["estimates"]["bigram/cpu/b32/reference/t2"][0]
+    assert results.estimates["bigram/cpu/b32/reference/t2"][0].seconds == first["seconds"]
+    # saved again, it is a /2 file that loads to the same record
+    shutil.copy(SAMPLE / "results.json", tmp_path / "results.json")
+    save_results(results, tmp_path)
+    assert json.loads((tmp_path / "results.json").read_text())["schema"] == SCHEMA
+    assert load_results(tmp_path) == results
+
+
+def test_a_schema_1_run_stopped_before_its_estimates_gets_them_at_load(tmp_path):
+    data = sample_results().to_dict()
+    data["schema"] = "gpubench.run/1"
+    data["estimates"], data["crossovers"] = {}, []
+    for cell in data["cells"]:
+        del cell["cost"]
+    (tmp_path / "results.json").write_text(json.dumps(data))
+    loaded = load_results(tmp_path)
+    assert [e.iters for e in loaded.estimates["bigram/cpu/b32/reference/t2"]] == [
+        500,
+        5000,
+        500,
+        5000,
+    ]

@@ -1,0 +1,75 @@
+"""``results.json`` on disk: atomic writes, loading, and the upgrade of older schemas.
+
+A run written as ``gpubench.run/1`` lacks the fitted cost terms of its cells; they are
+computed once here, at load, so that nothing downstream refits (docs/design.md).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gpubench.results.costmodel import derive_results, fit_cost_model
+from gpubench.results.model import SCHEMA, RunResults
+
+RESULTS_FILE = "results.json"
+
+
+def write_json_atomic(path: Path, payload: dict[str, Any]) -> None:
+    """Write JSON to a temp file in the same folder, then rename: a kill never leaves half."""
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=False)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def save_results(results: RunResults, run_dir: Path) -> Path:
+    """Write ``run_dir/results.json`` (always in the current schema)."""
+    path = Path(run_dir) / RESULTS_FILE
+    write_json_atomic(path, results.to_dict())
+    return path
+
+
+def upgrade(results: RunResults) -> RunResults:
+    """Bring a record read from an older schema up to the current one, in place.
+
+    /1 -> /2: fit each measured cell's cost terms; a /1 run stopped before its estimates
+    were derived gets them derived now. Stored estimates and crossovers are kept as written.
+    """
+    if results.schema == SCHEMA:
+        return results
+    for cell in results.cells:
+        if cell.cost is None and cell.phases is not None:
+            cell.cost = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+    if not results.estimates and any(cell.cost for cell in results.cells):
+        derive_results(results)
+    results.schema = SCHEMA
+    return results
+
+
+def load_results(run_dir: Path | str) -> RunResults:
+    """Read ``RUN_DIR/results.json`` (or a results.json path); ValueError when it is not a run."""
+    run_dir = Path(run_dir)
+    path = run_dir / RESULTS_FILE if run_dir.is_dir() else run_dir
+    if not path.is_file():
+        raise ValueError(f"{run_dir} is not a gpubench run folder (no {RESULTS_FILE})")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} does not follow {SCHEMA}: not a JSON object")
+    try:
+        return upgrade(RunResults.from_dict(data))
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} does not follow {SCHEMA}: missing or bad {error}") from None
