@@ -19,7 +19,7 @@ SMALL = {"n_layer": "2", "n_embd": "128", "n_head": "4", "block_size": "64", "ba
 
 
 def make_job(overrides: dict[str, str] = TINY, **extra: Any) -> dict[str, Any]:
-    """A worker job for the GPT with ``overrides`` on the CPU (synthetic text without the corpus)."""
+    """A GPT worker job on the CPU with ``overrides`` (synthetic text without the corpus)."""
     spec = load_model("gpt")
     data = (
         {"label": "tinyshakespeare", "path": str(CORPUS), "synthetic": False}
