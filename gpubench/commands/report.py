@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from gpubench.errors import UsageError
-from gpubench.results.model import RunResults, load_results
+from gpubench.results.io import load_results
+from gpubench.results.model import RunResults
 
 FORMATS = ("table", "markdown", "csv", "json")
 

@@ -27,7 +27,8 @@ from gpubench.core.data import TextSource, read_text_file, resolve_source
 from gpubench.doctor import fast_verdict
 from gpubench.doctor.verdict import Verdict
 from gpubench.errors import UsageError
-from gpubench.results.model import RunResults, load_results, save_results
+from gpubench.results.io import load_results, save_results
+from gpubench.results.model import RunResults
 
 
 def available_from(verdict: Verdict) -> list[str]:
@@ -154,7 +155,7 @@ def run_sweep_command(
             raise UsageError(f"--resume {resume}: {error}") from None
         verdict = fast_verdict()
         err.print(f"[bold]{verdict.line}[/]")
-        plan = _plan_from_settings(results.settings, available_from(verdict))
+        plan = _plan_from_settings(results.settings.to_dict(), available_from(verdict))
         err.print(f"Resuming {run_dir}")
     else:
         source, warning = resolve_source(data, allow_synthetic_fallback=True)
