@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from gpubench.doctor import advice
 from gpubench.doctor.checks import run_checks
-from gpubench.doctor.checks.common import CPU_INDEX_URL, nvidia_gpu_visible
 from gpubench.doctor.explain import ExplainContext, explain_text
-from gpubench.doctor.facts import Facts
+from gpubench.doctor.fit import fit_findings, style_for
 from gpubench.doctor.probe import collect_facts
-from gpubench.doctor.render import DoctorReport, render_human, render_json, render_markdown
+from gpubench.doctor.render import (
+    DoctorReport,
+    output_stream,
+    render_human,
+    render_json,
+    render_markdown,
+)
 from gpubench.doctor.verdict import decide_verdict
 from gpubench.errors import UsageError
 
@@ -50,27 +55,35 @@ def read_log(source: str) -> str:
     return decode_log(data, source)
 
 
-def explain_context(facts: Facts) -> ExplainContext:
-    """Fixes in explanations use this machine's Python and the torch wheel that fits it."""
-    python = ".".join(facts.platform.python_version.split(".")[:2]) or "3.11"
-    plan = advice.plan_for_machine(facts, torch_version=None) if nvidia_gpu_visible(facts) else None
-    if plan is not None:
-        install = plan.pip_install()
-    elif nvidia_gpu_visible(facts):
-        install = "python -m pip install torch  # pick the index for your driver: gpubench doctor"
-    else:
-        install = f"python -m pip install torch --index-url {CPU_INDEX_URL}  # no NVIDIA GPU here"
-    return ExplainContext(python=python, torch_install=install)
+def check_interpreter(python: str) -> str:
+    """The absolute path of the interpreter to diagnose (not resolved: a venv's python is a
+    symlink to the base interpreter, and resolving it would diagnose the wrong environment)."""
+    path = Path(python).expanduser()
+    if not path.exists():
+        raise UsageError(f"--python: {python}: no such file; pass the path of a python executable")
+    if path.is_dir() or not os.access(path, os.X_OK):
+        raise UsageError(f"--python: {python} is not an executable; pass e.g. .venv/bin/python")
+    return os.path.abspath(path)
 
 
 def build_report(
-    *, smoke: bool, timeout: float, log: str | None = None, log_source: str = ""
+    *,
+    smoke: bool,
+    timeout: float,
+    log: str | None = None,
+    log_source: str = "",
+    python: str | None = None,
 ) -> DoctorReport:
-    facts = collect_facts(timeout=timeout, smoke=smoke)
-    findings = run_checks(facts)
+    """Probe, check, fit the fixes to this environment, decide; explain the log if there is one.
+
+    Without the smoke test the probe reads torch's build from its metadata where no GPU could
+    use it anyway (most of the doctor's time is importing torch).
+    """
+    facts = collect_facts(timeout=timeout, smoke=smoke, python=python, quick=not smoke)
+    findings = fit_findings(run_checks(facts), style_for(facts))
     report = DoctorReport(facts, findings, decide_verdict(facts, findings))
     if log is not None:
-        report.explanations = explain_text(log, explain_context(facts))
+        report.explanations = explain_text(log, ExplainContext())
         report.explain_source = log_source
         report.explain_lines = len(log.splitlines())
     return report
@@ -85,22 +98,40 @@ def exit_code(report: DoctorReport, *, require_cuda: bool) -> int:
 
 
 def run_doctor_command(
-    *, output: str, explain: str | None, require_cuda: bool, smoke: bool, timeout: float
+    *,
+    output: str,
+    explain: str | None,
+    require_cuda: bool,
+    smoke: bool,
+    timeout: float,
+    python: str | None = None,
+    full_report: bool = False,
 ) -> int:
-    """Run the doctor and print its report to stdout; return 0 (no errors) or 1."""
+    """Run the doctor and print its report to stdout; return 0 (no errors) or 1.
+
+    With --explain the explanation comes first and alone, with a one-line summary of this
+    machine; ``full_report`` adds the whole report after it, as does a log with no known error.
+    """
     if output not in OUTPUTS:
         raise UsageError(f"unknown output {output!r}; expected one of {', '.join(OUTPUTS)}")
+    python = check_interpreter(python) if python is not None else None
     log = read_log(explain) if explain is not None else None
     source = "standard input" if explain == "-" else (explain or "")
-    report = build_report(smoke=smoke, timeout=timeout, log=log, log_source=source)
+    report = build_report(smoke=smoke, timeout=timeout, log=log, log_source=source, python=python)
+    # an unknown log gets the normal report (doctor.md, "Log explainer")
+    report.explain_only = bool(report.explanations) and not full_report
     if require_cuda and not report.verdict.cuda_usable:
         report.notes.append("--require-cuda: CUDA is not usable here, so the exit code is 1.")
+    stream = output_stream(sys.stdout)
     if output == "json":
-        sys.stdout.write(render_json(report) + "\n")
+        stream.write(render_json(report) + "\n")
     elif output == "markdown":
-        sys.stdout.write(render_markdown(report))
+        stream.write(render_markdown(report))
     else:
         from rich.console import Console
 
-        render_human(report, Console(highlight=False))
+        render_human(report, Console(file=stream, highlight=False))
+    stream.flush()
+    if report.explain_only:
+        return EXIT_OK  # the log was explained; this machine was not diagnosed in full
     return exit_code(report, require_cuda=require_cuda)

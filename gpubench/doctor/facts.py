@@ -99,6 +99,33 @@ class TorchFacts:
     num_interop_threads: int | None = None
     import_seconds: float | None = None
     probe_seconds: float | None = None
+    # import: the worker imported torch; metadata: read from its installed metadata only
+    # (doctor --no-smoke where no GPU could use it), so nothing past the build is known
+    source: str = "import"
+
+
+@dataclass
+class InterpreterFacts:
+    """The Python being diagnosed, from its installed metadata (python_probe.py)."""
+
+    executable: str = ""  # as given (a venv's python is a symlink: never resolved)
+    other: bool = False  # chosen with --python rather than the doctor's own
+    installer: str = "pip"  # pip | uv | conda: what made the environment
+    torch_version: str | None = None  # from torch's metadata
+    torch_requirements: dict[str, str] = field(default_factory=dict)  # nvidia-* -> "==12.8.4.1"
+    nvidia_wheels: dict[str, str] = field(default_factory=dict)  # installed nvidia-* -> version
+    active_prefix: str | None = None  # the environment the shell has active
+    active_source: str | None = None  # VIRTUAL_ENV | CONDA_PREFIX | PATH
+
+
+@dataclass
+class JupyterKernel:
+    """A Jupyter kernel spec and the interpreter it starts."""
+
+    name: str = ""
+    display_name: str = ""
+    python: str = ""  # argv[0] of kernel.json
+    spec_dir: str = ""
 
 
 @dataclass
@@ -136,6 +163,7 @@ class NvmlFacts:
     # ok | library-not-found | driver-not-loaded | version-mismatch | no-permission | error |
     # timeout | module-missing | crashed | not-probed
     status: str = "not-probed"
+    source: str = "nvml"  # nvml | nvidia-smi (the CSV fallback when NVML failed)
     error_code: int | None = None  # the NVML return code when init failed
     error: str | None = None
     driver_version: str | None = None  # "570.133.07"
@@ -176,6 +204,8 @@ class CudaToolkitFacts:
     nvcc_path: str | None = None
     nvcc_version: str | None = None  # "13.0"
     cuda_home: str | None = None  # CUDA_HOME or CUDA_PATH
+    # every toolkit found: /usr/local/cuda-*, CUDA_HOME, nvcc on PATH -> "12.4" (None: unknown)
+    installed: dict[str, str | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -257,6 +287,8 @@ class Facts:
     torch_distributions: list[TorchDistribution] = field(default_factory=list)
     torch_companions: dict[str, str] = field(default_factory=dict)  # torchvision -> version
     torch: TorchFacts = field(default_factory=TorchFacts)
+    interpreter: InterpreterFacts = field(default_factory=InterpreterFacts)
+    jupyter_kernels: list[JupyterKernel] = field(default_factory=list)
     nvml: NvmlFacts = field(default_factory=NvmlFacts)
     nvidia: NvidiaSystemFacts = field(default_factory=NvidiaSystemFacts)
     cpu: CpuFacts = field(default_factory=CpuFacts)

@@ -23,8 +23,10 @@ from gpubench.doctor.facts import (
     CpuFacts,
     CudaToolkitFacts,
     EnvironmentFacts,
+    JupyterKernel,
     LibraryPathEntry,
     NvidiaSystemFacts,
+    NvmlGpu,
     PlatformFacts,
     TorchDistribution,
 )
@@ -140,21 +142,28 @@ def _metadata_version(metadata_dir: Path) -> str:
     return stem.split("-", 1)[1] if "-" in stem else ""
 
 
-def _scope(entry: Path, user_site: str | None, pythonpath: list[str]) -> str:
+def _scope(entry: Path, user_site: str | None, pythonpath: list[str], prefix: str) -> str:
     resolved = str(entry)
     if user_site and resolved == str(Path(user_site).resolve()):
         return "user"
     if resolved in pythonpath:
         return "pythonpath"
-    if resolved.startswith(str(Path(sys.prefix).resolve())):
+    if resolved.startswith(str(Path(prefix).resolve())):
         return "env"
     return "other"
 
 
 def find_torch_distributions(
-    search_path: Iterable[str], *, user_site: str | None, pythonpath: Iterable[str] = ()
+    search_path: Iterable[str],
+    *,
+    user_site: str | None,
+    pythonpath: Iterable[str] = (),
+    prefix: str | None = None,
 ) -> tuple[list[TorchDistribution], dict[str, str]]:
-    """Every torch on ``search_path`` (metadata and/or package), and torch's companions."""
+    """Every torch on ``search_path`` (metadata and/or package), and torch's companions.
+
+    ``prefix`` is the environment's (another interpreter's with ``--python``; default ours)."""
+    prefix = prefix or sys.prefix
     resolved_pythonpath = [str(Path(entry).resolve()) for entry in pythonpath if entry]
     found: list[TorchDistribution] = []
     companions: dict[str, str] = {}
@@ -164,7 +173,7 @@ def find_torch_distributions(
         if str(entry) in seen or not entry.is_dir():
             continue
         seen.add(str(entry))
-        scope = _scope(entry, user_site, resolved_pythonpath)
+        scope = _scope(entry, user_site, resolved_pythonpath, prefix)
         package_present = (entry / "torch" / "__init__.py").is_file()
         metadata = sorted(entry.glob("torch-*.dist-info")) + sorted(entry.glob("torch-*.egg-info"))
         for metadata_dir in metadata:
@@ -378,3 +387,172 @@ def collect_library_path(environ: Mapping[str, str]) -> list[LibraryPathEntry]:
                 libraries = []
         entries.append(LibraryPathEntry(path=raw, cuda_libraries=libraries[:12]))
     return entries
+
+
+# --- the active environment and Jupyter kernels ----------------------------------------------
+
+
+def active_environment(environ: Mapping[str, str]) -> tuple[str | None, str | None]:
+    """The environment a shell command would use: VIRTUAL_ENV, CONDA_PREFIX, else PATH's python."""
+    for name in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        if environ.get(name):
+            return environ[name], name
+    for command in ("python", "python3"):
+        found = shutil.which(command, path=environ.get("PATH"))
+        if found:
+            return str(Path(found).parent.parent), "PATH"
+    return None, None
+
+
+def jupyter_installed(environ: Mapping[str, str], prefixes: Iterable[str]) -> bool:
+    if shutil.which("jupyter", path=environ.get("PATH")):
+        return True
+    return any(
+        (Path(prefix) / folder / name).exists()
+        for prefix in prefixes
+        for folder, name in (("bin", "jupyter"), ("Scripts", "jupyter.exe"))
+    )
+
+
+def kernel_directories(environ: Mapping[str, str], prefixes: Iterable[str]) -> list[Path]:
+    """Where Jupyter looks for kernel specs (jupyter_core's path order, data directories)."""
+    home = Path.home()
+    data = [Path(entry) for entry in environ.get("JUPYTER_PATH", "").split(os.pathsep) if entry]
+    if environ.get("JUPYTER_DATA_DIR"):
+        data.append(Path(environ["JUPYTER_DATA_DIR"]))
+    data += [home / ".local/share/jupyter", home / "Library/Jupyter"]
+    if environ.get("APPDATA"):
+        data.append(Path(environ["APPDATA"]) / "jupyter")
+    data += [Path(prefix) / "share/jupyter" for prefix in prefixes]
+    data += [Path("/usr/local/share/jupyter"), Path("/usr/share/jupyter")]
+    return list(dict.fromkeys(directory / "kernels" for directory in data))
+
+
+def find_jupyter_kernels(
+    environ: Mapping[str, str], prefixes: Iterable[str]
+) -> list[JupyterKernel]:
+    """Every kernel spec and the interpreter it starts (argv[0] of kernel.json)."""
+    import json
+
+    prefixes = list(prefixes)
+    if not jupyter_installed(environ, prefixes):
+        return []
+    kernels: dict[str, JupyterKernel] = {}
+    for directory in kernel_directories(environ, prefixes):
+        if not directory.is_dir():
+            continue
+        for spec in sorted(directory.glob("*/kernel.json")):
+            name = spec.parent.name
+            if name in kernels:
+                continue  # the first directory wins, as in Jupyter
+            try:
+                data = json.loads(spec.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            argv = data.get("argv") or [""]
+            kernels[name] = JupyterKernel(
+                name=name,
+                display_name=str(data.get("display_name", name)),
+                python=str(argv[0]),
+                spec_dir=str(spec.parent),
+            )
+    return list(kernels.values())
+
+
+# --- CUDA toolkits and nvidia-smi ------------------------------------------------------------
+
+TOOLKIT_GLOBS = ("/usr/local/cuda", "/usr/local/cuda-*", "/opt/cuda", "/opt/nvidia/cuda*")
+
+
+def toolkit_version(root: Path) -> str | None:
+    """A toolkit's version from version.json (11.1+), version.txt (older) or its folder name."""
+    import json
+
+    try:
+        data = json.loads((root / "version.json").read_text(encoding="utf-8"))
+        version = str(data.get("cuda", {}).get("version", ""))
+        if version:
+            return ".".join(version.split(".")[:2])
+    except (OSError, ValueError, AttributeError):
+        pass
+    text = _read_text(root / "version.txt") or ""
+    match = re.search(r"CUDA Version (\d+\.\d+)", text) or re.search(
+        r"cuda-(\d+\.\d+)$", str(root.resolve())
+    )
+    return match.group(1) if match else None
+
+
+def find_toolkits(
+    environ: Mapping[str, str], nvcc: str | None, nvcc_version: str | None
+) -> dict[str, str | None]:
+    """Every CUDA toolkit installed: the usual folders, CUDA_HOME/CUDA_PATH, and nvcc's own."""
+    roots: list[Path] = []
+    for pattern in TOOLKIT_GLOBS:
+        roots += sorted(Path("/").glob(pattern.lstrip("/")))
+    for name in ("CUDA_HOME", "CUDA_PATH"):
+        if environ.get(name):
+            roots.append(Path(environ[name]))
+    found: dict[str, str | None] = {}
+    for root in roots:
+        if not (root / "bin").is_dir():
+            continue
+        resolved = str(root.resolve())
+        if resolved not in found:
+            found[resolved] = toolkit_version(root)
+    if nvcc and nvcc_version not in found.values():
+        found[str(Path(nvcc).resolve().parent.parent)] = nvcc_version
+    return found
+
+
+SMI_FIELDS = (
+    "index,name,uuid,pci.bus_id,driver_version,memory.total,memory.used,memory.free,"
+    "utilization.gpu,compute_cap"
+)
+
+
+def nvidia_smi_gpus(timeout: float) -> tuple[str | None, list[NvmlGpu]] | None:
+    """The driver version and GPUs from ``nvidia-smi --query-gpu`` (CSV), when NVML failed;
+    None when nvidia-smi is missing, fails or does not answer within ``timeout``."""
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        output = subprocess.run(
+            [smi, f"--query-gpu={SMI_FIELDS}", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_nvidia_smi_csv(output)
+
+
+def parse_nvidia_smi_csv(output: str) -> tuple[str | None, list[NvmlGpu]]:
+    mib = 1024**2
+    driver = None
+    gpus = []
+    for line in output.splitlines():
+        parts = [part.strip() for part in line.split(",")]
+        if len(parts) < 10 or not parts[0].isdigit():
+            continue
+        driver = driver or parts[4]
+
+        def number(text: str) -> int:
+            return int(float(text)) if re.fullmatch(r"[\d.]+", text) else 0
+
+        gpus.append(
+            NvmlGpu(
+                index=int(parts[0]),
+                name=parts[1],
+                uuid=parts[2],
+                pci_bus_id=parts[3],
+                memory_total=number(parts[5]) * mib,
+                memory_used=number(parts[6]) * mib,
+                memory_free=number(parts[7]) * mib,
+                utilization_gpu=number(parts[8]) if parts[8].isdigit() else None,
+                capability=parts[9] if re.fullmatch(r"\d+\.\d+", parts[9]) else "",
+            )
+        )
+    return driver, gpus

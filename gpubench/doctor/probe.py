@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gpubench import __version__
 from gpubench.doctor.conda_meta import read_conda_meta
@@ -24,6 +24,7 @@ from gpubench.doctor.facts import (
     CudaToolkitFacts,
     EnvironmentFacts,
     Facts,
+    InterpreterFacts,
     NvidiaSystemFacts,
     NvmlFacts,
     PlatformFacts,
@@ -33,22 +34,32 @@ from gpubench.doctor.facts import (
     build_dataclass,
 )
 from gpubench.doctor.machine import (
+    active_environment,
     collect_cpu,
-    collect_environment,
     collect_library_path,
     collect_nvidia_system,
     collect_platform,
     conda_torch_records,
+    find_jupyter_kernels,
     find_nvcc,
+    find_toolkits,
     find_torch_distributions,
     finish_toolkit,
+    nvidia_smi_gpus,
     start_nvcc_version,
 )
+from gpubench.doctor.python_probe import describe as describe_python
 from gpubench.doctor.redact import allowed_environment
 from gpubench.doctor.smoke import start_smoke
+from gpubench.doctor.torch_metadata import torch_facts_from_metadata
 from gpubench.doctor.workers import Worker, WorkerOutcome
+from gpubench.errors import GpubenchError
 
 T = TypeVar("T")
+
+
+class ProbeError(GpubenchError):
+    """The interpreter to diagnose (``doctor --python``) could not be probed."""
 
 
 def guarded(errors: list[str], what: str, collect: Callable[[], T], default: T) -> T:
@@ -108,16 +119,77 @@ def smoke_devices(torch: TorchFacts) -> list[str]:
 # --- the whole probe -------------------------------------------------------------------------
 
 
+def describe_interpreter(python: str | None, timeout: float) -> dict[str, Any]:
+    """python_probe's description of the interpreter to diagnose (ours: in this process)."""
+    if python is None:
+        return describe_python()
+    outcome = Worker("gpubench.doctor.python_probe", timeout=timeout, python=python).collect()
+    if outcome.status != "ok" or outcome.result is None:
+        raise ProbeError(f"{python}: the interpreter probe {outcome.describe_failure(timeout)}")
+    return outcome.result
+
+
+def gpu_traces(nvidia: NvidiaSystemFacts) -> bool:
+    """Any sign of a GPU torch could use: NVIDIA on PCI, /dev/nvidia*, WSL's /dev/dxg, ROCm."""
+    return bool(nvidia.pci_gpus or nvidia.device_nodes)
+
+
+def environment_from(description: dict[str, Any], environ: Mapping[str, str]) -> EnvironmentFacts:
+    return EnvironmentFacts(
+        kind=description["kind"],
+        prefix=description["prefix"],
+        base_prefix=description["base_prefix"],
+        conda_prefix=environ.get("CONDA_PREFIX") or None,
+        user_site=description.get("user_site"),
+        user_site_enabled=bool(description.get("user_site_enabled")),
+    )
+
+
+def interpreter_from(
+    description: dict[str, Any], python: str | None, environ: Mapping[str, str]
+) -> InterpreterFacts:
+    torch = description.get("torch") or {}
+    active, source = active_environment(environ)
+    return InterpreterFacts(
+        executable=description["executable"] if python is None else python,
+        other=python is not None,
+        installer=description.get("installer", "pip"),
+        torch_version=torch.get("version"),
+        torch_requirements=dict(torch.get("requirements") or {}),
+        nvidia_wheels=dict(description.get("nvidia_wheels") or {}),
+        active_prefix=active,
+        active_source=source,
+    )
+
+
 def collect_facts(
-    *, timeout: float = 20.0, smoke: bool = True, environ: Mapping[str, str] | None = None
+    *,
+    timeout: float = 20.0,
+    smoke: bool = True,
+    environ: Mapping[str, str] | None = None,
+    python: str | None = None,
+    quick: bool = False,
 ) -> Facts:
-    """Probe this machine. ``timeout`` bounds each worker; this function never raises."""
+    """Probe this machine. ``timeout`` bounds each worker; this function never raises, except
+    ProbeError when ``python`` (another interpreter to diagnose) cannot describe itself.
+
+    ``quick`` (doctor --no-smoke) reads torch's build from its metadata instead of importing it
+    when no GPU is there for torch to use: the import is most of the doctor's time.
+    """
     env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
     errors: list[str] = []
-    torch_worker = Worker("gpubench.doctor.torch_probe", timeout=timeout)
+    nvidia = guarded(errors, "nvidia", lambda: collect_nvidia_system(None), NvidiaSystemFacts())
+    description = describe_interpreter(python, timeout)
+    copies = len([entry for entry in description["sys_path"] if (Path(entry) / "torch").is_dir()])
+    import_torch = not (quick and not gpu_traces(nvidia) and copies <= 1)
+    torch_worker = (
+        Worker("gpubench.doctor.torch_probe", timeout=timeout, python=python)
+        if import_torch
+        else None
+    )
     nvml_worker = Worker("gpubench.doctor.nvml_probe", timeout=timeout)
-    cpu_smoke = start_smoke("cpu", timeout=timeout) if smoke else None
+    cpu_smoke = start_smoke("cpu", timeout=timeout) if smoke and python is None else None
     nvcc = guarded(errors, "nvcc", lambda: find_nvcc(env), None)
     nvcc_process = start_nvcc_version(nvcc)
 
@@ -127,11 +199,14 @@ def collect_facts(
         smoke_requested=smoke,
     )
     facts.platform = guarded(errors, "platform", lambda: collect_platform(env), PlatformFacts())
-    facts.environment = guarded(
-        errors, "environment", lambda: collect_environment(env), EnvironmentFacts()
-    )
+    facts.platform.python_version = description["python_version"]
+    facts.platform.python_executable = description["executable"] if python is None else python
+    facts.environment = environment_from(description, env)
+    facts.interpreter = interpreter_from(description, python, env)
     facts.env = guarded(errors, "environment variables", lambda: allowed_environment(env), {})
     conda_prefix = env.get("CONDA_PREFIX")
+    if facts.environment.kind == "conda" and python is not None:
+        conda_prefix = facts.environment.prefix
     if conda_prefix:
         facts.conda = guarded(
             errors, "conda-meta", lambda: read_conda_meta(Path(conda_prefix)), None
@@ -141,17 +216,20 @@ def collect_facts(
         errors,
         "torch distributions",
         lambda: find_torch_distributions(
-            sys.path,
+            description["sys_path"],
             user_site=facts.environment.user_site if facts.environment.user_site_enabled else None,
-            pythonpath=env.get("PYTHONPATH", "").split(os.pathsep),
+            pythonpath=description.get("pythonpath", "").split(os.pathsep),
+            prefix=facts.environment.prefix,
         ),
         no_distributions,
     )
-    if facts.conda is not None and _same_path(facts.conda.prefix, sys.prefix):
+    if facts.conda is not None and _same_path(facts.conda.prefix, facts.environment.prefix):
         facts.torch_distributions += conda_torch_records(facts.conda)
-    facts.nvidia = guarded(
-        errors, "nvidia", lambda: collect_nvidia_system(facts.platform.wsl), NvidiaSystemFacts()
-    )
+    facts.nvidia = nvidia
+    if facts.platform.wsl:
+        facts.nvidia = guarded(
+            errors, "nvidia", lambda: collect_nvidia_system(facts.platform.wsl), nvidia
+        )
     facts.cpu = guarded(errors, "cpu", collect_cpu, CpuFacts())
     facts.library_path = guarded(errors, "LD_LIBRARY_PATH", lambda: collect_library_path(env), [])
     facts.toolkit = guarded(
@@ -160,9 +238,29 @@ def collect_facts(
         lambda: finish_toolkit(nvcc, nvcc_process, env, min(timeout, 10.0)),
         CudaToolkitFacts(),
     )
+    facts.toolkit.installed = guarded(
+        errors,
+        "CUDA toolkits",
+        lambda: find_toolkits(env, facts.toolkit.nvcc_path, facts.toolkit.nvcc_version),
+        {},
+    )
+    facts.jupyter_kernels = guarded(
+        errors,
+        "Jupyter kernels",
+        lambda: find_jupyter_kernels(env, [sys.prefix, facts.environment.prefix]),
+        [],
+    )
 
-    facts.torch = torch_facts_from(torch_worker.collect(), timeout)
+    if torch_worker is not None:
+        facts.torch = torch_facts_from(torch_worker.collect(), timeout)
+    else:
+        facts.torch = torch_facts_from_metadata(description.get("torch"))
     facts.nvml = nvml_facts_from(nvml_worker.collect(), timeout)
+    if facts.nvml.status not in ("ok", "version-mismatch", "driver-not-loaded"):
+        fallback = guarded(errors, "nvidia-smi", lambda: nvidia_smi_gpus(min(timeout, 10.0)), None)
+        if fallback is not None and fallback[1]:
+            facts.nvml.driver_version, facts.nvml.gpus = fallback
+            facts.nvml.status, facts.nvml.source = "ok", "nvidia-smi"
     if cpu_smoke is not None:
         facts.smoke.append(smoke_result_from("cpu", cpu_smoke.collect(), timeout))
         accelerators = [

@@ -48,7 +48,62 @@ class DoctorReport:
     explanations: list[Explanation] | None = None  # None: --explain was not used
     explain_source: str = ""
     explain_lines: int = 0
+    explain_only: bool = False  # --explain without --report: the explanation and one line
     notes: list[str] = field(default_factory=list)
+
+
+# Characters the reports use, and what they become where the output cannot encode them
+# (PYTHONIOENCODING=ascii, a Windows console or file in a legacy code page).
+ASCII_FALLBACK = str.maketrans(
+    {
+        "✓": "+",
+        "✗": "x",
+        "·": "-",
+        "—": "-",
+        "–": "-",
+        "²": "^2",
+        "≥": ">=",
+        "≤": "<=",
+        "…": "...",
+        "→": "->",
+        "‘": "'",
+        "’": "'",
+        "“": '"',
+        "”": '"',
+    }
+)
+
+
+class AsciiStream:
+    """A text stream that writes what its encoding cannot hold as ASCII look-alikes (then '?')."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.encoding = getattr(stream, "encoding", None) or "ascii"
+
+    def write(self, text: str) -> int:
+        safe = text.translate(ASCII_FALLBACK).encode(self.encoding, errors="replace")
+        self._stream.write(safe.decode(self.encoding))
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(getattr(self._stream, "isatty", lambda: False)())
+
+    def fileno(self) -> int:
+        return int(self._stream.fileno())
+
+
+def output_stream(stream: Any) -> Any:
+    """``stream`` itself when it can encode the reports' symbols, else an AsciiStream over it."""
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    try:
+        "✓✗·—²≥".encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return AsciiStream(stream)
+    return stream
 
 
 def _home_to_tilde(text: str) -> str:
@@ -92,8 +147,7 @@ def render_explanations_human(console: Console, report: DoctorReport) -> None:
             Text(
                 f"Log explained ({source}): no known pattern in {report.explain_lines} "
                 f"line{'s' if report.explain_lines != 1 else ''}. "
-                "The report below may still show the cause; for help, paste "
-                "`gpubench doctor --markdown` together with the log.",
+                "For help, paste `gpubench doctor --markdown` together with the log.",
                 style="bold",
             )
         )
@@ -109,7 +163,10 @@ def render_explanations_human(console: Console, report: DoctorReport) -> None:
             Text(f"  line {item.line_number}{times}: {item.line}", style="dim"), soft_wrap=True
         )
         console.print(Padding(Text(f"Cause: {item.cause}"), (0, 0, 0, 2)))
-        print_fix(console, item.fix)
+        if item.same_fix_as:
+            console.print(Text(f"  Fix: the same as for {item.same_fix_as} above."))
+        else:
+            print_fix(console, item.fix)
         console.print()
 
 
@@ -124,9 +181,17 @@ def print_fix(
         console.print(Text(f"    {transform(step)}", style="cyan"), soft_wrap=True)
 
 
+def summary_line(report: DoctorReport) -> str:
+    """This machine in one line, after an explanation (the full report is behind --report)."""
+    return f"This machine: {report.verdict.line}. Full report: gpubench doctor, or add --report."
+
+
 def render_human(report: DoctorReport, console: Console) -> None:
     if report.explanations is not None:
         render_explanations_human(console, report)
+    if report.explain_only:
+        console.print(Text(_home_to_tilde(summary_line(report)), style="dim"), soft_wrap=True)
+        return
     console.print(Text(_home_to_tilde(header_line(report.facts)), style="bold"), soft_wrap=True)
     console.print()
     table = Table.grid(padding=(0, 1))
@@ -257,9 +322,33 @@ def _system_lines(facts: Facts) -> list[str]:
     return lines
 
 
+def _explanations_markdown(report: DoctorReport) -> list[str]:
+    explanations = report.explanations or []
+    out = ["", f"#### Log explained ({len(explanations)} known patterns)"]
+    for item in explanations:
+        out += [
+            "",
+            f"**`{item.code}`** — {_text(item.title)} (line {item.line_number})",
+            "",
+            f"> `{item.line.replace('`', chr(39))}`",
+            "",
+            f"Cause: {_text(item.cause)}",
+            "",
+        ]
+        if item.same_fix_as:
+            out.append(f"Fix: the same as for `{item.same_fix_as}` above.")
+        else:
+            out += ["```sh", *item.fix, "```"]
+    return out
+
+
 def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = None) -> str:
     """A block safe to paste in a public issue (home as ~, no user or host names)."""
     facts, verdict = report.facts, report.verdict
+    if report.explain_only:
+        out = ["### gpubench doctor --explain", *_explanations_markdown(report), ""]
+        out.append(_text(summary_line(report)))
+        return (scrubber or IdentityScrubber()).scrub("\n".join(out) + "\n")
     out = [
         "### gpubench doctor",
         "",
@@ -283,20 +372,7 @@ def render_markdown(report: DoctorReport, scrubber: IdentityScrubber | None = No
         if finding.fix:
             out += ["", "```sh", *finding.fix, "```"]
     if report.explanations is not None:
-        out += ["", f"#### Log explained ({len(report.explanations)} known patterns)"]
-        for item in report.explanations:
-            out += [
-                "",
-                f"**`{item.code}`** — {_text(item.title)} (line {item.line_number})",
-                "",
-                f"> `{item.line.replace('`', chr(39))}`",
-                "",
-                f"Cause: {_text(item.cause)}",
-                "",
-                "```sh",
-                *item.fix,
-                "```",
-            ]
+        out += _explanations_markdown(report)
     if facts.env:
         out += ["", "<details><summary>Environment (allow-listed variables)</summary>", ""]
         out += ["| variable | value |", "| --- | --- |"]

@@ -100,15 +100,26 @@ def test_errors_exit_one_and_warnings_zero(use_facts):
     assert runner.invoke(app, ["doctor"]).exit_code == 0
 
 
-def test_explain_a_log_file_then_the_report(use_facts):
+def test_explain_a_log_file_first_and_short(use_facts):
     use_facts(situation("healthy_h100").facts)
     log = LOGS / "seed_generate_src_index.txt"
     result = runner.invoke(app, ["doctor", "--explain", str(log)])
     assert result.exit_code == 0
     output = result.output
-    assert output.index("device-assert-index") < output.index("Verdict:")
+    assert output.index("device-assert-index") < output.index("This machine: CUDA ready")
     assert "Assertion `srcIndex < srcSelectDimSize` failed." in output
     assert "idx_cond = idx[:, -block_size:]" in output
+    assert "smoke-cpu" not in output and "Verdict:" not in output  # no local report
+    assert len(output.splitlines()) < 25
+
+
+def test_explain_with_report_adds_the_local_report_after_it(use_facts):
+    use_facts(situation("healthy_h100").facts)
+    log = LOGS / "seed_generate_src_index.txt"
+    result = runner.invoke(app, ["doctor", "--explain", str(log), "--report"])
+    output = result.output
+    assert output.index("device-assert-index") < output.index("Verdict:")
+    assert "smoke-cpu" in output
 
 
 def test_explain_from_stdin_and_in_json(use_facts):
@@ -261,7 +272,8 @@ def test_the_doctor_package_imports_nothing_above_it():
                     name,
                 )
                 if name == "torch" or name.startswith("torch."):  # only the worker processes
-                    assert path.name in ("torch_probe.py", "smoke.py"), path
+                    workers = ("torch_probe.py", "smoke.py", "multi_gpu_probe.py")
+                    assert path.name in workers, path
 
 
 def test_must_show_conda_clobber_and_channel_mix(tmp_path):

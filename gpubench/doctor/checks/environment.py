@@ -346,9 +346,9 @@ def shadowing_libraries(facts: Facts, libraries: list[str], directory: str = "")
     """The libraries of one directory that can be loaded instead of torch's own.
 
     Driver libraries never can, except a forward-compatibility libcuda (cuda-compat installs
-    it in ``.../compat``), which replaces the driver's own; CUDA libraries of another CUDA
-    major (or a cuDNN of another major) cannot either, since their sonames differ. Without a CUDA torch every CUDA library
-    counts (the import may still pick them up).
+    it in ``.../compat``), which replaces the driver's own. CUDA libraries of another CUDA
+    major (or a cuDNN of another major) cannot either, since their sonames differ. Without a
+    CUDA torch every CUDA library counts (the import may still pick them up).
     """
     torch_major = int(facts.torch.cuda.split(".")[0]) if facts.torch.cuda else None
     cudnn_major = _cudnn_major_of_torch(facts)
