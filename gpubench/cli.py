@@ -77,6 +77,20 @@ def doctor(
             "--explain", metavar="FILE|-", help="Explain an error log (a file, or - for stdin)."
         ),
     ] = None,
+    full_report: Annotated[
+        bool,
+        typer.Option(
+            "--report", metavar="", help="With --explain: this machine's full report after it."
+        ),
+    ] = False,
+    python: Annotated[
+        str | None,
+        typer.Option(
+            "--python",
+            metavar="PATH",
+            help="Diagnose another interpreter (a venv, a notebook kernel's python).",
+        ),
+    ] = None,
     require_cuda: Annotated[
         bool, typer.Option("--require-cuda", metavar="", help="Exit 1 unless CUDA is usable.")
     ] = False,
@@ -101,6 +115,8 @@ def doctor(
             require_cuda=require_cuda,
             smoke=not no_smoke,
             timeout=timeout,
+            python=python,
+            full_report=full_report,
         )
     except GpubenchError as error:
         fail(error)
