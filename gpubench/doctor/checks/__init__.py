@@ -21,9 +21,11 @@ from gpubench.doctor.checks.environment import (
     check_conda_clobber,
     check_cuda_toolkit,
     check_duplicate_torch,
+    check_jupyter_kernels,
     check_ld_library_path,
     check_python_env,
 )
+from gpubench.doctor.checks.packages import check_nvidia_wheels, check_torch_companions
 from gpubench.doctor.checks.runtime import check_cpu_threads, check_gpu_busy, check_smoke
 from gpubench.doctor.checks.torch_build import (
     check_arch_supported,
@@ -47,6 +49,9 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_python_env,
     check_torch_importable,
     check_duplicate_torch,
+    check_torch_companions,
+    check_nvidia_wheels,
+    check_jupyter_kernels,
     check_conda_clobber,
     check_conda_channel_mix,
     check_nvidia_driver,

@@ -60,12 +60,40 @@ def remove_copy_command(facts: Facts, dist: TorchDistribution) -> str:
     return f"python -m pip uninstall -y torch  # removes {dist.location}"
 
 
+def _not_active(facts: Facts) -> Finding | None:
+    """The interpreter diagnosed is not the one the shell's environment would run."""
+    interpreter = facts.interpreter
+    active = interpreter.active_prefix
+    if not active or os.path.normpath(active) == os.path.normpath(facts.environment.prefix):
+        return None
+    if interpreter.active_source == "CONDA_PREFIX" and facts.environment.kind == "conda":
+        return None  # a conda env activated as such: the mismatch check below says more
+    python = interpreter.executable or facts.platform.python_executable
+    return Finding(
+        "python-env",
+        Severity.WARN,
+        f"the interpreter diagnosed is not the active environment ({interpreter.active_source})",
+        detail=f"Diagnosed: {python} ({facts.environment.kind} {facts.environment.prefix}). "
+        f"Active: {active} (from {interpreter.active_source}). A notebook kernel, an IDE or a "
+        "plain `python` may run either; packages installed into one are invisible to the other. "
+        "Every fix below names the diagnosed interpreter by its path.",
+        fix=(
+            f"{python} -m gpubench doctor  # or: gpubench doctor --python {python}",
+            'python -c "import sys; print(sys.executable)"  # what a plain python runs',
+        ),
+        evidence={"diagnosed": facts.environment.prefix, "active": active},
+    )
+
+
 def check_python_env(facts: Facts) -> list[Finding]:
     """Which Python runs, and whether it is the environment the user thinks is active."""
     env = facts.environment
     copies = _importable_copies(facts)
     count = f"{len(copies)} torch distribution" + ("" if len(copies) == 1 else "s")
     where = f"{env.kind} {env.prefix}"
+    elsewhere = _not_active(facts)
+    if elsewhere is not None:
+        return [elsewhere]
     conda_prefix = env.conda_prefix
     if conda_prefix and os.path.normpath(conda_prefix) != os.path.normpath(env.prefix):
         return [
@@ -91,6 +119,34 @@ def check_python_env(facts: Facts) -> list[Finding]:
             )
         ]
     return [ok("python-env", f"{where}, {count}", kind=env.kind)]
+
+
+def check_jupyter_kernels(facts: Facts) -> list[Finding]:
+    """Notebook kernels run their own interpreter, often not the one where torch was installed."""
+    kernels = facts.jupyter_kernels
+    if not kernels:
+        return []
+    diagnosed = os.path.normpath(facts.interpreter.executable or facts.platform.python_executable)
+    lines = []
+    others = []
+    for kernel in kernels:
+        same = os.path.normpath(kernel.python) == diagnosed
+        mark = "  <- the interpreter diagnosed" if same else ""
+        lines.append(f"{kernel.name} ({kernel.display_name}): {kernel.python}{mark}")
+        if not same and os.path.isabs(kernel.python):
+            others.append(kernel.python)
+    return [
+        Finding(
+            "jupyter-kernels",
+            Severity.INFO,
+            f"{len(kernels)} Jupyter kernel(s); {len(others)} run another interpreter",
+            detail="A notebook runs its kernel's interpreter, not the shell's: if "
+            "torch.cuda.is_available() differs in a notebook, diagnose that kernel's python.\n"
+            + "\n".join(lines),
+            fix=tuple(f"gpubench doctor --python {python}" for python in others),
+            evidence={"kernels": [kernel.name for kernel in kernels]},
+        )
+    ]
 
 
 def _reinstall_line(facts: Facts) -> str:
@@ -439,10 +495,36 @@ def check_cuda_toolkit(facts: Facts) -> list[Finding]:
                 f" To build extensions for this torch you need a CUDA {torch_major}.x nvcc: "
                 f"torch.utils.cpp_extension rejects a CUDA {toolkit_major} compiler."
             )
+    severity = Severity.INFO
+    driver = facts.nvml.driver_version
+    too_new = []
+    for root, found in sorted(toolkit.installed.items()):
+        support = (
+            rules.driver_support(
+                driver,
+                found,
+                windows=advice.uses_windows_driver(facts),
+                driver_cuda=facts.nvml.cuda_driver_version,
+            )
+            if driver and found
+            else rules.UNKNOWN
+        )
+        if support == rules.UNSUPPORTED:
+            too_new.append(f"{found} ({root})")
+    if len(toolkit.installed) > 1:
+        listed = ", ".join(f"{v or '?'} in {root}" for root, v in sorted(toolkit.installed.items()))
+        detail += f"\nToolkits installed: {listed}."
+    if too_new:
+        severity = Severity.WARN
+        detail += (
+            f"\nDriver {driver} is too old for code compiled with CUDA {', '.join(too_new)}: "
+            "extensions built with it fail to load ('CUDA driver version is insufficient'); "
+            "torch's own wheels are not affected."
+        )
     return [
         Finding(
             "cuda-toolkit",
-            Severity.INFO,
+            severity,
             f"CUDA toolkit {version} found: a compiler toolkit, not torch's CUDA runtime",
             detail=detail,
             evidence={

@@ -71,6 +71,8 @@ def check_torch_importable(facts: Facts) -> list[Finding]:
             else "CPU build"
         )
         title = f"{torch_label(facts)} ({build}){seconds}"
+        if torch.source == "metadata":
+            title = f"{torch_label(facts)} ({build}, read from its metadata; not imported)"
         return [ok("torch", title, version=torch.version, file=torch.file)]
     if torch.status == "missing":
         return [
@@ -264,7 +266,7 @@ def _cudnn_major(version: int) -> int:
 def check_cudnn(facts: Facts) -> list[Finding]:
     """cuDNN must load, at the version torch was built against."""
     torch = facts.torch
-    if not torch_ok(facts) or torch.hip:
+    if not torch_ok(facts) or torch.hip or torch.source == "metadata":
         return []
     if not torch.cuda:
         return [Finding("cudnn", Severity.INFO, "not applicable (CPU build)")]
