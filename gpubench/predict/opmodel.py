@@ -23,9 +23,10 @@ from gpubench.results.costmodel import CostModel, evaluation_count, find_crossov
 from gpubench.results.profile import MachineParams, OpProfile, OpRecord, op_bound
 
 PREDICTED = "predicted"
-# Worst relative error of the CPU self-check (benchmarks/README.md, "Op model"): widens
-# every predicted band on top of the spread of the GPU assumptions below.
-VALIDATION_ERROR = 0.25
+# Worst relative error of the CPU self-check, rounded up (benchmarks/README.md, "Op model":
+# 12 points on a loaded 2-core VM, worst -57 %, median 29 %): widens every predicted band
+# on top of the spread of the GPU assumptions below.
+VALIDATION_ERROR = 0.6
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,7 @@ def predict_cell(
     elif kind == "from-first":
         reason += "; wins from the first iteration"
     else:
-        reason += "; never catches up in per-step cost"
+        reason += "; never catches up: counting its evaluations, each step is not cheaper"
     return CellPrediction(
         model=model,
         batch_size=batch_size,
