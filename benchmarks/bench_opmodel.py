@@ -8,7 +8,7 @@
 3. Published timings: nanoGPT's shakespeare_char (the lecture GPT, eval every 250 steps,
    bf16 autocast) "about 3 minutes" on one A100 (nanoGPT README), predicted and compared.
 
-    python benchmarks/bench_opmodel.py                 # ~4 minutes on 2 cores, 1 thread
+    python benchmarks/bench_opmodel.py                 # ~10 minutes on a loaded 2-core VM
     python benchmarks/bench_opmodel.py --skip-lecture  # without the 8 s-a-step GPT
     python benchmarks/bench_opmodel.py --json out.json
 

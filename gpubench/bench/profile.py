@@ -88,7 +88,7 @@ def _recorder_class() -> type:
             self.phase = "forward"
             self.records: dict[tuple[str, str], OpRecord] = {}
 
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             kwargs = kwargs or {}
             out = func(*args, **kwargs)
             packet = func._overloadpacket
