@@ -69,17 +69,23 @@ def _not_active(facts: Facts) -> Finding | None:
     if interpreter.active_source == "CONDA_PREFIX" and facts.environment.kind == "conda":
         return None  # a conda env activated as such: the mismatch check below says more
     python = interpreter.executable or facts.platform.python_executable
+    # PATH alone may point at a shim (pyenv) rather than an environment: say it, softly
+    severity = (
+        Severity.WARN
+        if interpreter.other or interpreter.active_source != "PATH"
+        else (Severity.INFO)
+    )
     return Finding(
         "python-env",
-        Severity.WARN,
+        severity,
         f"the interpreter diagnosed is not the active environment ({interpreter.active_source})",
         detail=f"Diagnosed: {python} ({facts.environment.kind} {facts.environment.prefix}). "
         f"Active: {active} (from {interpreter.active_source}). A notebook kernel, an IDE or a "
         "plain `python` may run either; packages installed into one are invisible to the other. "
         "Every fix below names the diagnosed interpreter by its path.",
         fix=(
-            f"{python} -m gpubench doctor  # or: gpubench doctor --python {python}",
-            'python -c "import sys; print(sys.executable)"  # what a plain python runs',
+            "which -a python  # what a plain python runs (Windows: where.exe python)",
+            f"gpubench doctor --python {python}",
         ),
         evidence={"diagnosed": facts.environment.prefix, "active": active},
     )
