@@ -49,11 +49,3 @@ class Finding:
 def ok(code: str, title: str, **evidence: Any) -> Finding:
     """A check that looked and found nothing wrong."""
     return Finding(code, Severity.OK, title, evidence=evidence)
-
-
-def count_by_severity(findings: list[Finding]) -> dict[str, int]:
-    """How many findings of each severity, e.g. ``{"error": 1, "warn": 0, ...}``."""
-    counts = {severity.value: 0 for severity in SEVERITY_ORDER}
-    for finding in findings:
-        counts[finding.severity.value] += 1
-    return counts

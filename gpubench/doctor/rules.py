@@ -36,7 +36,6 @@ PYTORCH_BUILDER_2_0 = (
     "https://github.com/pytorch/builder/blob/009ed170cd2b5f504c174ee3dda6a3c6a356a6ee/"
     "manywheel/build_cuda.sh"
 )
-PYTORCH_CONDA_ANNOUNCEMENT = "https://github.com/pytorch/pytorch/issues/138506"
 PYTORCH_WHEEL_INDEX = "https://download.pytorch.org/whl"
 
 
