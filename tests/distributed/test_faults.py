@@ -46,8 +46,9 @@ def test_a_rank_that_raises_is_named_not_the_rank_that_lost_it() -> None:
 
 
 def test_a_cell_past_its_timeout_is_stopped_with_every_rank() -> None:
-    outcome = launch_cell(make_job(budget_s=120.0), LaunchSpec(nproc_per_node=2), timeout_s=12)
-    assert outcome.failure is not None and outcome.failure.kind == "timeout"
+    endless = make_job(mode="full", iters=10**9, protocol="train")
+    outcome = launch_cell(endless, LaunchSpec(nproc_per_node=2), timeout_s=15)
+    assert outcome.failure is not None and outcome.failure.kind == "timeout", outcome.failure
     assert len(outcome.pids) >= 3  # torchrun and two ranks were seen, and all are gone
     assert not survivors(outcome.pids)
 
@@ -77,7 +78,7 @@ launch_cell(json.loads(sys.argv[1]), LaunchSpec(nproc_per_node=2), timeout_s=300
 
 
 def test_sigterm_to_the_launcher_leaves_no_rank_behind() -> None:
-    job = make_job(budget_s=120.0)
+    job = make_job(mode="full", iters=10**9, protocol="train")
     launcher = subprocess.Popen(
         [sys.executable, "-c", LAUNCHER, json.dumps(job)], stdout=subprocess.PIPE, text=True
     )
