@@ -296,6 +296,7 @@ class Facts:
     library_path: list[LibraryPathEntry] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)  # allow-listed variables, tokens redacted
     conda: CondaFacts | None = None
+    multi_gpu: dict[str, Any] | None = None  # MultiGpuFacts as data, with two or more GPUs
     smoke_requested: bool = False
     smoke: list[SmokeResult] = field(default_factory=list)
     probe_errors: list[str] = field(default_factory=list)  # probe steps that failed, and why

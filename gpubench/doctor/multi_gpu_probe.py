@@ -1,6 +1,7 @@
 """What the machine offers several GPUs: NCCL, peer-to-peer access and the links between them.
 
-Run as ``python -m gpubench.doctor.multi_gpu_probe`` (prints ``MultiGpuFacts`` as JSON). The
+Run as a doctor worker, ``python -m gpubench.doctor.multi_gpu_probe``, when NVML sees two or more
+GPUs (its result line is ``MultiGpuFacts`` as JSON). The
 NVML part takes the pynvml module as an argument, so tests pass a fake one; the NCCL part asks
 torch. Checks over these facts: ``gpubench.doctor.checks.multi_gpu``; docs/distributed.md.
 """
@@ -12,6 +13,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from gpubench.doctor.protocol import emit_result, emit_stage
 
 # NVML topology levels -> how two GPUs are connected (nvml.h, nvmlGpuTopologyLevel_t).
 TOPOLOGY_BY_LEVEL = {
@@ -205,7 +208,8 @@ def collect(pynvml: Any = None, environ: Mapping[str, str] | None = None) -> Mul
 
 
 def main() -> int:
-    print(json.dumps(collect().to_dict()))
+    emit_stage("probe")
+    emit_result(collect().to_dict())
     return 0
 
 

@@ -96,6 +96,16 @@ def nvml_facts_from(outcome: WorkerOutcome, timeout: float) -> NvmlFacts:
     return NvmlFacts(status=status, error="the NVML probe " + outcome.describe_failure(timeout))
 
 
+def multi_gpu_facts_from(outcome: WorkerOutcome, gpu_count: int, timeout: float) -> dict[str, Any]:
+    """The multi-GPU probe's facts, or a record of why it gave none."""
+    if outcome.status == "ok" and outcome.result is not None:
+        return outcome.result
+    return {
+        "gpu_count": gpu_count,
+        "errors": ["the multi-GPU probe " + outcome.describe_failure(timeout)],
+    }
+
+
 def smoke_result_from(device: str, outcome: WorkerOutcome, timeout: float) -> SmokeResult:
     if outcome.status == "ok" and outcome.result is not None:
         result = build_dataclass(SmokeResult, outcome.result)
@@ -261,6 +271,9 @@ def collect_facts(
         if fallback is not None and fallback[1]:
             facts.nvml.driver_version, facts.nvml.gpus = fallback
             facts.nvml.status, facts.nvml.source = "ok", "nvidia-smi"
+    if len(facts.nvml.gpus) >= 2 and python is None:  # NCCL, peer access, links between GPUs
+        worker = Worker("gpubench.doctor.multi_gpu_probe", timeout=timeout)
+        facts.multi_gpu = multi_gpu_facts_from(worker.collect(), len(facts.nvml.gpus), timeout)
     if cpu_smoke is not None:
         facts.smoke.append(smoke_result_from("cpu", cpu_smoke.collect(), timeout))
         accelerators = [

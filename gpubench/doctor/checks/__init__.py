@@ -25,6 +25,7 @@ from gpubench.doctor.checks.environment import (
     check_ld_library_path,
     check_python_env,
 )
+from gpubench.doctor.checks.multi_gpu import check_multi_gpu
 from gpubench.doctor.checks.packages import check_nvidia_wheels, check_torch_companions
 from gpubench.doctor.checks.runtime import check_cpu_threads, check_gpu_busy, check_smoke
 from gpubench.doctor.checks.torch_build import (
@@ -70,6 +71,7 @@ ALL_CHECKS: tuple[Check, ...] = (
     check_mps,
     check_smoke,
     check_gpu_busy,
+    check_multi_gpu,
     check_cpu_threads,
 )
 
