@@ -8,7 +8,6 @@ torch. Checks over these facts: ``gpubench.doctor.checks.multi_gpu``; docs/distr
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
