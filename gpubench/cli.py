@@ -7,6 +7,7 @@ Heavy imports (torch, pandas, the engine) happen inside the commands so that
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated, NoReturn
 
 import typer
@@ -15,12 +16,13 @@ from rich.console import Console
 from gpubench import __version__
 from gpubench.errors import GpubenchError, UsageError
 from gpubench.options import DEFAULT_BUDGET_S, DEFAULT_ITERS, DEFAULT_MODELS
+from gpubench.results.sweep_options import PROTOCOLS, VARIANTS
 
 app = typer.Typer(
     name="gpubench",
     help="Is your PyTorch/CUDA setup right, and is your GPU worth it?",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion for bash, zsh, fish, pwsh
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
@@ -28,6 +30,20 @@ stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+
+# Choices as enums, so that --help lists them and shells complete them.
+Protocol = Enum("Protocol", {name: name for name in PROTOCOLS}, type=str)  # type: ignore[misc]
+Variant = Enum("Variant", {name: name for name in VARIANTS}, type=str)  # type: ignore[misc]
+
+
+class ReportFormat(str, Enum):
+    table = "table"
+    markdown = "markdown"
+    csv = "csv"
+    json = "json"
+
+
+VARIANT_LIST = "|".join(VARIANTS)
 
 
 def fail(error: Exception) -> NoReturn:
@@ -180,11 +196,9 @@ def train(
     overrides: SetOption = None,
     data: DataOption = None,
     variant: Annotated[
-        str,
-        typer.Option(
-            "--variant", metavar="NAME", help="reference, fast, or compile (fast + torch.compile)."
-        ),
-    ] = "reference",
+        Variant,
+        typer.Option("--variant", help="compile is fast + torch.compile."),
+    ] = Variant.reference,  # type: ignore[attr-defined]
     generate: Annotated[
         int,
         typer.Option("--generate", min=0, metavar="N", help="Characters to sample after training."),
@@ -201,7 +215,7 @@ def train(
             batch_size=batch_size,
             overrides=overrides or [],
             data=data,
-            variant=variant,
+            variant=variant.value,
             generate=generate,
         )
     except GpubenchError as error:
@@ -238,19 +252,17 @@ def run(
         ),
     ] = None,
     protocol: Annotated[
-        str,
+        Protocol,
         typer.Option(
-            "--protocol",
-            metavar="NAME",
-            help="lecture (evaluations in the loop, the headline) or train (none).",
+            "--protocol", help="lecture (evaluations in the loop, the headline) or train (none)."
         ),
-    ] = "lecture",
+    ] = Protocol.lecture,  # type: ignore[attr-defined]
     variant: Annotated[
         str,
         typer.Option(
             "--variant",
-            metavar="LIST",
-            help="reference, fast, compile (fast + torch.compile), or a list.",
+            metavar=VARIANT_LIST,
+            help="A variant, or a comma list to compare; compile is fast + torch.compile.",
         ),
     ] = "reference",
     budget: Annotated[
@@ -297,6 +309,7 @@ def run(
     """Train the reference models on every device and show where the GPU beats the CPU."""
     from gpubench.bench.engine import SweepInterrupted
     from gpubench.commands.run import run_sweep_command
+    from gpubench.options import parse_sweep_options
 
     if resume:
         given = [
@@ -312,12 +325,12 @@ def run(
                 )
             )
 
-    options = {
-        "models": models, "devices": devices, "iters": iters, "batch_sizes": batch_sizes,
-        "protocol": protocol, "variants": variant, "budget_s": budget, "full": full,
-        "threads": threads, "overrides": overrides or [], "generate": generate,
-    }  # fmt: skip
     try:
+        options = parse_sweep_options(
+            models=models, devices=devices, iters=iters, batch_sizes=batch_sizes,
+            protocol=protocol.value, variants=variant, budget_s=budget, full=full,
+            threads=threads, overrides=overrides, generate=generate,
+        )  # fmt: skip
         code = run_sweep_command(
             options=options, data=data, out=out, name=name, resume=resume,
             json_output=json_output, argv=sys.argv[1:],
@@ -334,14 +347,14 @@ def run(
 def report(
     run_dir: Annotated[str, typer.Argument(metavar="RUN_DIR", help="A run folder.")],
     fmt: Annotated[
-        str, typer.Option("--format", metavar="FORMAT", help="table, markdown, csv or json.")
-    ] = "table",
+        ReportFormat, typer.Option("--format", help="How to print the run.")
+    ] = ReportFormat.table,
 ) -> None:
     """Re-render a run from its results.json (also one copied from another machine)."""
     from gpubench.commands.report import run_report_command
 
     try:
-        run_report_command(run_dir, fmt)
+        run_report_command(run_dir, fmt.value)
     except GpubenchError as error:
         fail(error)
 

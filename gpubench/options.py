@@ -1,15 +1,29 @@
-"""Parsing of list options (``--iters 500,5k,1e4``) into validated values."""
+"""Command-line values parsed once into typed ones: counts (``--iters 500,5k,1e4``), lists,
+and the whole sweep's options (``parse_sweep_options``). Torch-free and device-free: what
+needs the models or the machine is checked by the plan (docs/design.md, "Run flow").
+"""
 
 from __future__ import annotations
 
 import re
 
+from gpubench.core.devices import parse_devices
+from gpubench.core.models import parse_overrides
 from gpubench.errors import UsageError
+from gpubench.results.data_source import DataSource
+from gpubench.results.sweep_options import (
+    DEFAULT_BUDGET_S,
+    PROTOCOLS,
+    VARIANTS,
+    SweepOptions,
+)
+from gpubench.results.sweep_options import DEFAULT_ITERS as _ITERS
+from gpubench.results.sweep_options import DEFAULT_MODELS as _MODELS
 
-# The sweep's defaults (spec README, "Defaults"); here so the CLI can show them without torch.
-DEFAULT_MODELS = "bigram,gpt"
-DEFAULT_ITERS = "500,5000,50000"
-DEFAULT_BUDGET_S = 300.0
+# The sweep's defaults as the command line spells them (shown by --help).
+DEFAULT_MODELS = ",".join(_MODELS)
+DEFAULT_ITERS = ",".join(map(str, _ITERS))
+__all__ = ["DEFAULT_BUDGET_S", "DEFAULT_ITERS", "DEFAULT_MODELS", "parse_sweep_options"]
 
 _COUNT = re.compile(r"^(\d+(?:\.\d+)?)([kKmM]?)$|^(\d+(?:\.\d+)?[eE]\+?\d+)$")
 _SUFFIX = {"": 1, "k": 1_000, "m": 1_000_000}
@@ -41,3 +55,47 @@ def split_list(text: str, *, option: str) -> list[str]:
 def parse_count_list(text: str, *, option: str) -> list[int]:
     """``500,5k,50k`` -> [500, 5000, 50000], sorted, duplicates removed."""
     return sorted({parse_count(item, option=option) for item in split_list(text, option=option)})
+
+
+def parse_sweep_options(
+    *,
+    models: str = DEFAULT_MODELS,
+    devices: str = "auto",
+    iters: str = DEFAULT_ITERS,
+    batch_sizes: str | None = None,
+    protocol: str = "lecture",
+    variants: str = "reference",
+    budget_s: float = DEFAULT_BUDGET_S,
+    full: bool = False,
+    threads: str | None = None,
+    overrides: list[str] | None = None,
+    generate: int = 0,
+    data: DataSource | None = None,
+) -> SweepOptions:
+    """The run's options from the command line's text, checked for what needs no model file
+    and no device: counts, names, spelling. ``devices`` stays as asked (``auto`` included)."""
+    if protocol not in PROTOCOLS:
+        raise UsageError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    variant_list = split_list(variants, option="--variant")
+    for variant in variant_list:
+        if variant not in VARIANTS:
+            raise UsageError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
+    if generate < 0:
+        raise UsageError(f"--generate {generate}: must be 0 (skip) or a number of tokens")
+    if not budget_s > 0:
+        raise UsageError(f"--budget {budget_s}: must be a positive number of seconds")
+    batch_list = parse_count_list(batch_sizes, option="--batch-sizes") if batch_sizes else None
+    return SweepOptions(
+        models=tuple(split_list(models, option="--models")),
+        devices=parse_devices(devices),
+        iters=tuple(parse_count_list(iters, option="--iters")),
+        batch_sizes=tuple(batch_list) if batch_list else None,
+        protocol=protocol,
+        variants=tuple(dict.fromkeys(variant_list)),
+        budget_s=float(budget_s),
+        full=full,
+        threads=tuple(parse_count_list(threads, option="--threads")) if threads else (),
+        overrides=parse_overrides(overrides),
+        generate=generate,
+        data=data or DataSource(label="unknown"),
+    )

@@ -78,3 +78,20 @@ def tiny_text_file(tmp_path, tiny_text) -> Path:
 @pytest.fixture
 def tiny_gpt_overrides() -> list[str]:
     return list(TINY_GPT_OVERRIDES)
+
+
+@pytest.fixture
+def run_cli(monkeypatch, capsys):
+    """Run the real entry point (``gpubench.cli.main``) in this process: returns
+    (exit code, stdout, stderr). Usage errors that click itself raises (a bad choice) are one
+    line only through it, as a user running ``gpubench`` sees them."""
+    from gpubench.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        monkeypatch.setattr("sys.argv", ["gpubench", *args])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        out = capsys.readouterr()
+        return int(exited.value.code or 0), out.out, out.err
+
+    return run

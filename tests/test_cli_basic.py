@@ -139,7 +139,6 @@ def test_train_without_generate_prints_no_sample(runner, tiny_text_file):
         (["--iters", "1,,2"], ["--iters '1,,2': not a count"]),
         (["--iters", ""], ["--iters '': not a count"]),
         (["--batch-size", "0"], ["--batch-size '0': must be a whole number of at least 1"]),
-        (["--variant", "turbo"], ["unknown variant 'turbo'; use one of reference, fast"]),
         (["--device", "gpu"], ["unknown device 'gpu'"]),
     ],
 )
@@ -262,3 +261,42 @@ def test_subprocess_train_offline_fails_with_one_line(tmp_path):
     )
     assert lines[0].endswith("pass --data FILE to use a local text file")
     assert done.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"),
+    [
+        (["train", "--variant", "turbo"], ["'turbo' is not one of", "'reference'", "'compile'"]),
+        (["run", "--protocol", "fastest"], ["'fastest' is not one of 'lecture', 'train'"]),
+        (["report", "x", "--format", "yaml"], ["'yaml' is not one of", "'markdown'"]),
+    ],
+)
+def test_a_bad_choice_is_one_line_and_exit_2(run_cli, args, fragments):
+    code, out, err = run_cli(*args)
+    assert code == EXIT_USAGE and out == ""
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "choices"),
+    [
+        ("run", ["lecture|train", "reference|fast|compile"]),
+        ("train", ["reference|fast|compile"]),
+        ("report", ["table|markdown|csv|json"]),
+    ],
+)
+def test_help_shows_the_choices(runner, command, choices):
+    result = runner.invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for choice in choices:
+        assert choice in result.stdout
+
+
+def test_shell_completion_is_offered(runner):
+    result = runner.invoke(app, ["--help"], terminal_width=200)
+    assert "--install-completion" in result.stdout
+    assert "--show-completion" in result.stdout

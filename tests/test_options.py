@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gpubench.errors import UsageError
-from gpubench.options import parse_count, parse_count_list, split_list
+from gpubench.options import parse_count, parse_count_list, parse_sweep_options, split_list
+from gpubench.results.sweep_options import SweepOptions
 
 
 @pytest.mark.parametrize(
@@ -66,3 +67,41 @@ def test_split_list_keeps_text_items():
     assert split_list("bigram, gpt", option="--models") == ["bigram", "gpt"]
     with pytest.raises(UsageError, match=r"^--models 'gpt,,': expected"):
         split_list("gpt,,", option="--models")
+
+
+def test_sweep_options_are_parsed_once_into_a_typed_record():
+    options = parse_sweep_options(
+        models="gpt,bigram", devices="cuda,cpu,cuda:0", iters="5k,500", batch_sizes="64,16",
+        protocol="train", variants="fast,reference,fast", budget_s=60, threads="4,1",
+        overrides=["n_layer=2"], generate=50,
+    )  # fmt: skip
+    assert options == SweepOptions(
+        models=("gpt", "bigram"), devices=("cuda:0", "cpu"), iters=(500, 5000),
+        batch_sizes=(16, 64), protocol="train", variants=("fast", "reference"), budget_s=60.0,
+        threads=(1, 4), overrides={"n_layer": "2"}, generate=50,
+    )  # fmt: skip
+
+
+def test_sweep_defaults_match_the_cli_defaults():
+    options = parse_sweep_options()
+    assert options == SweepOptions()
+    assert options.devices == ("auto",) and options.threads == ()
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"protocol": "fastest"}, "unknown protocol"),
+        ({"variants": "turbo"}, "unknown variant"),
+        ({"variants": "fast,,reference"}, "no empty items"),
+        ({"devices": "tpu"}, "unknown device"),
+        ({"devices": ""}, "--devices"),
+        ({"budget_s": -1}, "positive"),
+        ({"generate": -3}, "number of tokens"),
+        ({"threads": "0"}, "at least 1"),
+        ({"overrides": ["n_layer"]}, "KEY=VALUE"),
+    ],
+)
+def test_bad_sweep_options_are_usage_errors(options, message):
+    with pytest.raises(UsageError, match=message):
+        parse_sweep_options(**options)

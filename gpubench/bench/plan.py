@@ -1,80 +1,68 @@
-"""The sweep plan: which cells to measure, validated up front from the run options."""
+"""The sweep plan: typed options expanded into cells against the devices the doctor found.
+
+Options are parsed once (gpubench.options); ``check_options`` does what needs the model files
+and the text but no device, before the doctor runs; ``expand_plan`` then resolves devices
+and thread counts and lists the cells. The flow is described in docs/design.md ("Run flow").
+"""
 
 from __future__ import annotations
 
 import hashlib
 import itertools
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gpubench.core.data import TextSource, check_split_length
+from gpubench.core.data import TextSource, check_split_length, read_text_file
 from gpubench.core.devices import resolve_devices
-from gpubench.core.models import REFERENCE_MODELS, ModelSpec, load_model, parse_overrides
+from gpubench.core.models import REFERENCE_MODELS, ModelSpec, load_model
 from gpubench.core.models import resolve_config as resolve_model_config
-from gpubench.core.training import VARIANTS, model_variant
+from gpubench.core.training import model_variant
 from gpubench.errors import UsageError
-from gpubench.options import (
-    DEFAULT_BUDGET_S,
-    DEFAULT_ITERS,
-    DEFAULT_MODELS,
-    parse_count_list,
-    split_list,
-)
-from gpubench.results.costmodel import PROTOCOLS
+from gpubench.results.data_source import DataSource
 from gpubench.results.model import CellKey
+from gpubench.results.sweep_options import SweepOptions
 
 
-@dataclass
+@dataclass(frozen=True)
 class SweepPlan:
-    """Everything a sweep will do; built once, stored in results.json as ``settings``."""
+    """Everything a sweep will do. ``options`` are the resolved ones stored as settings."""
 
-    models: list[ModelSpec]
-    devices: list[str]
-    iters: list[int]
-    batch_sizes: list[int] | None  # None: each model's lecture batch size
-    protocol: str
-    variants: list[str]
-    budget_s: float
-    full: bool
-    threads: list[int]
-    overrides: dict[str, str]
+    options: SweepOptions  # devices and threads resolved for this machine
+    models: tuple[ModelSpec, ...]
     source: TextSource
-    generate: int = 0  # tokens to sample per cell to time generate(); 0 skips that phase
     configs: dict[CellKey, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def cells(self) -> list[CellKey]:
         return list(self.configs)
 
-    def settings(self) -> dict[str, Any]:
-        return {
-            "models": [
-                spec.name if spec.name in REFERENCE_MODELS else str(spec.path)
-                for spec in self.models
-            ],
-            "devices": self.devices,
-            "iters": self.iters,
-            "batch_sizes": self.batch_sizes,
-            "protocol": self.protocol,
-            "variants": self.variants,
-            "budget_s": self.budget_s,
-            "full": self.full,
-            "threads": self.threads,
-            "overrides": self.overrides,
-            "generate": self.generate,
-            "data": {
-                "label": self.source.label,
-                "path": self.source.path,
-                "synthetic": self.source.synthetic,
-            },
-        }
+    @property
+    def devices(self) -> tuple[str, ...]:
+        return self.options.devices
+
+    def model_file(self, name: str) -> str:
+        """The path a worker loads for model ``name``."""
+        return str(next(spec.path for spec in self.models if spec.name == name))
+
+
+def data_source(source: TextSource) -> DataSource:
+    """The record of a text source as a job and results.json name it."""
+    return DataSource(label=source.label, path=source.path, synthetic=source.synthetic)
+
+
+def text_source(data: DataSource) -> TextSource:
+    """The text a stored data source names, read again (``--resume``)."""
+    if data.synthetic or data.path is None:
+        return TextSource(label=data.label)
+    path = Path(data.path)
+    return TextSource(label=data.label, text=read_text_file(path), path=str(path))
 
 
 def default_threads() -> int:
-    """All physical cores (run.md); logical ones where psutil cannot tell."""
+    """All physical cores (docs/design.md); logical ones where psutil cannot tell."""
     import os
 
     import psutil
@@ -88,65 +76,58 @@ def config_for(spec: ModelSpec, overrides: dict[str, str]) -> dict[str, Any]:
     return resolve_model_config(spec, {k: v for k, v in overrides.items() if k in defaults})
 
 
-def build_plan(
-    *,
-    models: str = DEFAULT_MODELS,
-    devices: str = "auto",
-    iters: str = DEFAULT_ITERS,
-    batch_sizes: str | None = None,
-    protocol: str = "lecture",
-    variants: str = "reference",
-    budget_s: float = DEFAULT_BUDGET_S,
-    full: bool = False,
-    threads: str | None = None,
-    overrides: list[str] | None = None,
-    generate: int = 0,
-    source: TextSource,
-    available_devices: list[str] | None = None,
-) -> SweepPlan:
-    """Validate every option and expand models × batch sizes × variants × devices × threads."""
-    if protocol not in PROTOCOLS:
-        raise UsageError(f"unknown protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
-    variant_list = split_list(variants, option="--variant")
-    for variant in variant_list:
-        if variant not in VARIANTS:
-            raise UsageError(f"unknown variant {variant!r}; use one of {', '.join(VARIANTS)}")
-    if generate < 0:
-        raise UsageError(f"--generate {generate}: must be 0 (skip) or a number of tokens")
-    if not budget_s > 0:
-        raise UsageError(f"--budget {budget_s}: must be a positive number of seconds")
-    iter_list = parse_count_list(iters, option="--iters")
-    batch_list = parse_count_list(batch_sizes, option="--batch-sizes") if batch_sizes else None
-    thread_list = parse_count_list(threads, option="--threads") if threads else [default_threads()]
-    specs = [load_model(name) for name in split_list(models, option="--models")]
-    settings = parse_overrides(overrides)
-    unknown = [k for k in settings if not any(k in spec.defaults for spec in specs)]
+def check_options(options: SweepOptions, source: TextSource) -> tuple[ModelSpec, ...]:
+    """What the options ask of the model files and the text, checked without any device:
+    the models load, every --set key is known to one of them and typed right, each model has
+    the variants asked for, and the text is long enough for each block size."""
+    specs = tuple(load_model(name) for name in options.models)
+    unknown = [k for k in options.overrides if not any(k in spec.defaults for spec in specs)]
     if unknown:
         known = sorted({k for spec in specs for k in spec.defaults})
         raise UsageError(f"--set {unknown[0]}: unknown key; known: {', '.join(known)}")
-    device_list = resolve_devices(devices, available_devices)
-
-    configs: dict[CellKey, dict[str, Any]] = {}
     for spec in specs:
-        base = config_for(spec, settings)
-        for variant in variant_list:
+        base = config_for(spec, options.overrides)
+        for variant in options.variants:
             if model_variant(variant) not in spec.variants:
                 raise UsageError(f"model {spec.name!r} has no variant {variant!r}")
         if source.text is not None:
             check_split_length(len(source.text), base["block_size"] + 1, source.label)
-        for batch, variant, device in itertools.product(
-            batch_list or [base["batch_size"]], variant_list, device_list
-        ):
+    return specs
+
+
+def expand_plan(
+    options: SweepOptions,
+    source: TextSource,
+    *,
+    available_devices: list[str],
+    models: tuple[ModelSpec, ...] | None = None,
+) -> SweepPlan:
+    """Models x batch sizes x variants x devices x threads, against this machine's devices.
+
+    ``models``: the specs ``check_options`` returned (checked again when not given).
+    """
+    specs = models if models is not None else check_options(options, source)
+    devices = resolve_devices(options.devices, available_devices)
+    threads = options.threads or (default_threads(),)
+    configs: dict[CellKey, dict[str, Any]] = {}
+    for spec in specs:
+        base = config_for(spec, options.overrides)
+        batch_sizes = options.batch_sizes or (base["batch_size"],)
+        for batch, variant, device in itertools.product(batch_sizes, options.variants, devices):
             config = {**base, "batch_size": batch}
-            for thread_count in thread_list if device == "cpu" else [None]:
-                key = CellKey(spec.name, device, batch, variant, thread_count)
-                configs[key] = config
-    return SweepPlan(
-        models=specs, devices=device_list, iters=iter_list, batch_sizes=batch_list,
-        protocol=protocol, variants=variant_list, budget_s=budget_s, full=full,
-        threads=thread_list, overrides=settings, source=source, configs=configs,
-        generate=generate,
-    )  # fmt: skip
+            for thread_count in threads if device == "cpu" else (None,):
+                configs[CellKey(spec.name, device, batch, variant, thread_count)] = config
+    stored_models = tuple(
+        spec.name if spec.name in REFERENCE_MODELS else str(spec.path) for spec in specs
+    )
+    resolved = replace(
+        options,
+        models=stored_models,
+        devices=tuple(devices),
+        threads=tuple(threads),
+        data=data_source(source),
+    )
+    return SweepPlan(options=resolved, models=specs, source=source, configs=configs)
 
 
 def new_run_dir(out: Path, name: str | None = None) -> Path:

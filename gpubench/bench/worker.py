@@ -1,9 +1,10 @@
 """The worker: measures one cell in a fresh process and reports JSON lines on stdout.
 
-Started by the engine as ``python -m gpubench.bench.worker`` with a job (JSON) on stdin.
-Events, one JSON object per line: ``ready`` (torch imported), ``phase`` (a phase ended),
-``progress`` (during long phases), then ``result`` or ``error``. Everything else the
-worker prints goes to stderr, so stdout stays parseable.
+Started by the engine (through gpubench.runner) as ``python -m gpubench.bench.worker`` with a
+``WorkerJob`` (JSON) on stdin. Events, one JSON object per line: ``ready`` (torch imported),
+``phase`` (a phase ended), ``progress`` (during long phases), then ``result`` (a
+``WorkerResult`` under ``"result"``) or ``error``. Everything else the worker prints goes to
+stderr, so stdout stays parseable. The protocol: docs/design.md, "Worker protocol".
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import traceback
 from typing import Any, TextIO
 
 from gpubench.core.models import count_parameters
+from gpubench.results.job import WorkerJob, WorkerResult
+from gpubench.results.model import StepStats, Throughput
 
 Clock = time.perf_counter
 WARMUP_STEPS = 5  # at least this many untimed-for-the-median steps where the budget allows
@@ -61,7 +64,7 @@ def _timed(session: Any, fn: Any) -> tuple[Any, float]:
     return value, Clock() - start
 
 
-def _setup(job: dict[str, Any], report: Reporter) -> tuple[Any, dict[str, float]]:
+def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, float]]:
     """Device init, data and build phases; returns the training session and their times."""
     import torch
 
@@ -69,9 +72,9 @@ def _setup(job: dict[str, Any], report: Reporter) -> tuple[Any, dict[str, float]
     from gpubench.core.models import load_model
     from gpubench.core.training import TrainingSession, model_variant, synchronize
 
-    if job.get("threads"):
-        torch.set_num_threads(int(job["threads"]))
-    device = torch.device(job["device"])
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    device = torch.device(job.device)
     times: dict[str, float] = {}
 
     start = Clock()
@@ -81,22 +84,17 @@ def _setup(job: dict[str, Any], report: Reporter) -> tuple[Any, dict[str, float]
     report.emit("phase", name="device_init", seconds=times["device_init_s"])
 
     start = Clock()
-    data = job["data"]
-    text = None
-    if not data.get("synthetic"):
-        with open(data["path"], encoding="utf-8") as handle:
-            text = handle.read()
-    source = TextSource(label=data["label"], text=text, path=data.get("path"))
-    dataset = build_dataset(source, min_length=int(job["config"]["block_size"]) + 1)
+    source = TextSource(label=job.data.label, text=job.data.read_text(), path=job.data.path)
+    dataset = build_dataset(source, min_length=int(job.config["block_size"]) + 1)
     times["data_s"] = Clock() - start
     report.emit("phase", name="data", seconds=times["data_s"])
 
     start = Clock()
-    spec = load_model(job["model"])
-    compiled = job["variant"] == "compile"
+    spec = load_model(job.model)
+    compiled = job.variant == "compile"
     session = TrainingSession(
-        spec, job["config"], dataset, device,
-        variant=model_variant(job["variant"]), compile_model=compiled,
+        spec, job.config, dataset, device,
+        variant=model_variant(job.variant), compile_model=compiled,
     )  # fmt: skip
     session.sync()
     times["build_s"] = Clock() - start
@@ -109,10 +107,10 @@ def _setup(job: dict[str, Any], report: Reporter) -> tuple[Any, dict[str, float]
     return session, times
 
 
-def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
+def measure_phases(job: WorkerJob, report: Reporter) -> WorkerResult:
     """Measure every phase of one cell within the job's time budget (seconds)."""
     started = Clock()
-    budget = float(job["budget_s"])
+    budget = job.budget_s
     session, times = _setup(job, report)
 
     first_steps = []
@@ -149,7 +147,7 @@ def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
     q1, median, q3 = quartiles(per_step)
     report.emit("phase", name="step", seconds=sum(block_times))
 
-    eval_iters = int(job["config"]["eval_iters"])
+    eval_iters = int(job.config["eval_iters"])
     remaining = max(0.0, budget - (Clock() - started))
     forward_guess = median / 3  # a forward pass is about a third of a training step
     affordable = int(remaining * 0.8 / max(2 * forward_guess, 1e-9))
@@ -159,66 +157,55 @@ def measure_phases(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
     report.emit("phase", name="eval", seconds=eval_measured)
 
     generate_tokens_per_s = None
-    if job.get("generate"):  # optional: sampling speed, one token per forward pass
-        _, seconds = _timed(session, lambda: session.sample(int(job["generate"])))
-        generate_tokens_per_s = int(job["generate"]) / seconds
+    if job.generate:  # optional: sampling speed, one token per forward pass
+        _, seconds = _timed(session, lambda: session.sample(job.generate))
+        generate_tokens_per_s = job.generate / seconds
         report.emit("phase", name="generate", seconds=seconds)
 
-    result: dict[str, Any] = {
-        **times,
-        "first_steps_s": first_steps,
-        "step": {
-            "median_s": median,
-            "q1_s": q1,
-            "q3_s": q3,
-            "n_steps_measured": steps_per_block * len(block_times),
-            "steps_per_block": steps_per_block,
-            "warmup_steps": len(first_steps) + warmup,
-            "block_times_s": block_times,
-        },
-        "eval_s": eval_s,
-        "eval_batches_measured": eval_batches,
-        "eval_iters": eval_iters,
-        "generate_tokens_per_s": generate_tokens_per_s,
-    }
-    return {
-        "phases": result,
-        "throughput": throughput(job, session, median),
-        **describe_session(session),
-    }
+    step = StepStats(
+        median_s=median, q1_s=q1, q3_s=q3,
+        n_steps_measured=steps_per_block * len(block_times), steps_per_block=steps_per_block,
+        warmup_steps=len(first_steps) + warmup, block_times_s=block_times,
+    )  # fmt: skip
+    return worker_result(
+        session, times, first_steps_s=first_steps, step=step, eval_s=eval_s,
+        eval_batches_measured=eval_batches, eval_iters=eval_iters,
+        generate_tokens_per_s=generate_tokens_per_s, throughput=throughput(job, session, median),
+    )  # fmt: skip
 
 
-def throughput(job: dict[str, Any], session: Any, step_s: float) -> dict[str, Any]:
+def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
     """Tokens/s, FLOP/s and MFU against a matmul peak measured on this device."""
     from gpubench.bench import flops
 
     tokens = session.batch_size * session.block_size
     n_params = count_parameters(session.model)
     dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
-    per_step = flops.flops_per_step(job["config"], n_params)
+    per_step = flops.flops_per_step(job.config, n_params)
     achieved = per_step / step_s if step_s > 0 else None
     peak = None
-    if job.get("measure_peak", True):
-        peak = flops.measure_peak_flops(job["device"], dtype, seconds=float(job.get("peak_s", 0.5)))
+    if job.measure_peak:
+        peak = flops.measure_peak_flops(job.device, dtype, seconds=job.peak_s)
     spec = None
-    if job["device"].startswith("cuda"):
+    if job.device.startswith("cuda"):
         import torch
 
         spec = flops.spec_peak_flops(torch.cuda.get_device_name(session.device), dtype)
-    return {
-        "tokens_per_step": tokens,
-        "tokens_per_s": tokens / step_s if step_s > 0 else 0.0,
-        "flops_per_step": per_step,
-        "flops_per_s": achieved,
-        "dtype": dtype,
-        "peak_flops_measured": peak,
-        "mfu": flops.mfu(achieved, peak) if achieved and peak else None,
-        "peak_flops_spec": spec[0] if spec else None,
-        "peak_flops_spec_source": spec[1] if spec else None,
-    }
+    return Throughput(
+        tokens_per_step=tokens,
+        tokens_per_s=tokens / step_s if step_s > 0 else 0.0,
+        flops_per_step=per_step,
+        flops_per_s=achieved,
+        dtype=dtype,
+        peak_flops_measured=peak,
+        mfu=flops.mfu(achieved, peak) if achieved and peak else None,
+        peak_flops_spec=spec[0] if spec else None,
+        peak_flops_spec_source=spec[1] if spec else None,
+    )
 
 
-def describe_session(session: Any) -> dict[str, Any]:
+def worker_result(session: Any, times: dict[str, float], **measured: Any) -> WorkerResult:
+    """The result record: what the session ran on, the setup phases, and ``measured``."""
     import torch
 
     device = session.device
@@ -228,21 +215,25 @@ def describe_session(session: Any) -> dict[str, Any]:
         name = f"CPU ({torch.get_num_threads()} threads)"
     else:
         name = device.type
-    return {
-        "device_name": name,
-        "n_params": count_parameters(session.model),
-        "threads": torch.get_num_threads(),
-    }
+    return WorkerResult(
+        device_name=name,
+        n_params=count_parameters(session.model),
+        threads=torch.get_num_threads(),
+        device_init_s=times["device_init_s"],
+        data_s=times["data_s"],
+        build_s=times["build_s"],
+        compile_s=times.get("compile_s"),
+        **measured,
+    )
 
 
-def run_full(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
-    """A real lecture-style training run of ``job['iters']`` steps, timed end to end."""
+def run_full(job: WorkerJob, report: Reporter) -> WorkerResult:
+    """A real lecture-style training run of ``job.iters`` steps, timed end to end."""
     from gpubench.core.training import train
 
     session, times = _setup(job, report)
-    iters = int(job["iters"])
-    protocol = job.get("protocol", "lecture")
-    interval = int(job["config"]["eval_interval"]) if protocol == "lecture" else iters + 1
+    iters = job.iters
+    interval = int(job.config["eval_interval"]) if job.protocol == "lecture" else iters + 1
     stride = max(1, iters // 100)
 
     def on_step(i: int) -> None:
@@ -251,13 +242,13 @@ def run_full(job: dict[str, Any], report: Reporter) -> dict[str, Any]:
 
     result = train(session, iters, eval_interval=interval, on_step=on_step)
     final = result.final
-    return {
-        **times,
-        "loop_s": result.seconds,
-        "train_loss": final.train_loss if final else None,
-        "val_loss": final.val_loss if final else None,
-        **describe_session(session),
-    }
+    return worker_result(
+        session,
+        times,
+        loop_s=result.seconds,
+        train_loss=final.train_loss if final else None,
+        val_loss=final.val_loss if final else None,
+    )
 
 
 def _error_kind(error: BaseException) -> str:
@@ -272,12 +263,12 @@ def _error_kind(error: BaseException) -> str:
 def main() -> int:
     report = Reporter(sys.stdout)
     sys.stdout = sys.stderr  # stray prints from model files must not corrupt the protocol
-    job = json.loads(sys.stdin.read())
+    job = WorkerJob.from_dict(json.loads(sys.stdin.read()))
     import torch  # noqa: F401  (the import is part of startup, measured by the parent)
 
     report.emit("ready")
     try:
-        payload = measure_phases(job, report) if job["mode"] == "phases" else run_full(job, report)
+        result = measure_phases(job, report) if job.mode == "phases" else run_full(job, report)
     except Exception as error:
         report.emit(
             "error",
@@ -286,7 +277,7 @@ def main() -> int:
             traceback=traceback.format_exc(limit=8),
         )
         return 1
-    report.emit("result", **payload)
+    report.emit("result", result=result.to_dict())
     return 0
 
 

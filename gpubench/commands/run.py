@@ -22,13 +22,14 @@ from rich.text import Text
 
 from gpubench.bench.engine import Engine
 from gpubench.bench.metadata import collect_metadata
-from gpubench.bench.plan import SweepPlan, build_plan, new_run_dir
-from gpubench.core.data import TextSource, read_text_file, resolve_source
+from gpubench.bench.plan import SweepPlan, check_options, expand_plan, new_run_dir, text_source
+from gpubench.core.data import resolve_source
 from gpubench.doctor import fast_verdict
 from gpubench.doctor.verdict import Verdict
 from gpubench.errors import UsageError
 from gpubench.results.io import load_results, save_results
 from gpubench.results.model import RunResults
+from gpubench.results.sweep_options import SweepOptions
 
 
 def available_from(verdict: Verdict) -> list[str]:
@@ -40,9 +41,6 @@ def available_from(verdict: Verdict) -> list[str]:
     if mps is not None and mps.is_available():
         devices.append("mps")
     return devices
-
-
-ANY_DEVICE = ["cpu", "mps", *(f"cuda:{i}" for i in range(64))]
 
 
 class _EtaColumn(ProgressColumn):
@@ -110,38 +108,15 @@ def _duration(seconds: float) -> str:
     return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
-def _source_from_settings(settings: dict[str, Any]) -> TextSource:
-    data = settings["data"]
-    if data["synthetic"]:
-        return TextSource(label=data["label"])
-    path = Path(data["path"])
-    return TextSource(label=data["label"], text=read_text_file(path), path=str(path))
-
-
-def _plan_from_settings(settings: dict[str, Any], available: list[str]) -> SweepPlan:
-    batch = settings["batch_sizes"]
-    return build_plan(
-        models=",".join(settings["models"]),
-        devices=",".join(settings["devices"]),
-        iters=",".join(map(str, settings["iters"])),
-        batch_sizes=",".join(map(str, batch)) if batch else None,
-        protocol=settings["protocol"],
-        variants=",".join(settings["variants"]),
-        budget_s=settings["budget_s"],
-        full=settings["full"],
-        threads=",".join(map(str, settings["threads"])),
-        overrides=[f"{k}={v}" for k, v in settings["overrides"].items()],
-        generate=int(settings.get("generate", 0)),
-        source=_source_from_settings(settings),
-        available_devices=available,
-    )
-
-
 def run_sweep_command(
-    *, options: dict[str, Any], data: str | None, out: str, name: str | None,
+    *, options: SweepOptions, data: str | None, out: str, name: str | None,
     resume: str | None, json_output: bool, argv: list[str], console: Console | None = None,
 ) -> int:  # fmt: skip
-    """Plan, measure, save and render a sweep; returns the exit code (1: failed cells)."""
+    """Plan, measure, save and render a sweep; returns the exit code (1: failed cells).
+
+    ``options`` come parsed from the command line; with ``resume`` they are the run's stored
+    settings instead. Everything but the devices is checked before the doctor's probe runs.
+    """
     from gpubench.report.render import render_terminal, write_report_files
     from gpubench.report.sentences import summary_sentences
 
@@ -153,17 +128,21 @@ def run_sweep_command(
             results = load_results(run_dir)
         except ValueError as error:
             raise UsageError(f"--resume {resume}: {error}") from None
+        source = text_source(results.settings.data)
+        models = check_options(results.settings, source)
         verdict = fast_verdict()
         err.print(f"[bold]{verdict.line}[/]")
-        plan = _plan_from_settings(results.settings.to_dict(), available_from(verdict))
+        plan = expand_plan(
+            results.settings, source, available_devices=available_from(verdict), models=models
+        )
         err.print(f"Resuming {run_dir}")
     else:
         source, warning = resolve_source(data, allow_synthetic_fallback=True)
-        # Every option but the device list is checked before the doctor's probe runs.
-        build_plan(source=source, available_devices=ANY_DEVICE, **options)
+        models = check_options(options, source)
         verdict = fast_verdict()
         err.print(f"[bold]{verdict.line}[/]")
-        plan = build_plan(source=source, available_devices=available_from(verdict), **options)
+        available = available_from(verdict)
+        plan = expand_plan(options, source, available_devices=available, models=models)
         if warning:
             err.print(f"[bold yellow]warning:[/] {warning}")
         run_dir = new_run_dir(Path(out), name)
@@ -198,7 +177,7 @@ def new_results(
         run_id=run_dir.name,
         created_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         command=["gpubench", *argv],
-        settings=plan.settings(),
+        settings=plan.options,
         metadata=collect_metadata(verdict, argv),
     )
     if warning:
@@ -211,9 +190,10 @@ def new_results(
 
 
 def _describe_plan(err: Console, plan: SweepPlan, run_dir: Path) -> None:
+    options = plan.options
     models = ", ".join(spec.name for spec in plan.models)
-    iters = ", ".join(f"{n:,}" for n in plan.iters)
-    mode = "every count measured (--full)" if plan.full else f"budget {plan.budget_s:.0f} s"
+    iters = ", ".join(f"{n:,}" for n in options.iters)
+    mode = "every count measured (--full)" if options.full else f"budget {options.budget_s:.0f} s"
     cells = f"{len(plan.cells)} cell" + ("s" if len(plan.cells) != 1 else "")
     err.print(
         f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters} · {cells} · "

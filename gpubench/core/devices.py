@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from gpubench.errors import UsageError
 
@@ -23,27 +24,41 @@ def available_devices() -> list[str]:
     return devices
 
 
-def resolve_devices(text: str, available: list[str] | None = None) -> list[str]:
-    """Turn ``auto`` or a comma list into device names, refusing ones this machine lacks."""
+def parse_devices(text: str) -> tuple[str, ...]:
+    """Check the spelling of ``--devices`` (``auto`` or a comma list) without probing anything.
+
+    ``cuda`` means ``cuda:0``; duplicates are dropped. Whether the devices exist here is
+    ``resolve_devices``'s question, asked once the doctor has looked.
+    """
     names = [item.strip() for item in text.split(",")]
     if not text.strip() or any(not name for name in names):
         raise UsageError(f"--devices {text!r}: expected auto or a list such as cpu,cuda:0")
-    available = available if available is not None else available_devices()
     if names == ["auto"]:
-        return available
-    resolved: list[str] = []
+        return ("auto",)
+    parsed: list[str] = []
     for name in names:
         if not _DEVICE.match(name):
             raise UsageError(f"unknown device {name!r}; use auto, cpu, cuda, cuda:N or mps")
-        if name == "cuda":
-            name = "cuda:0"
-        if name not in available:
-            if name.startswith("cuda"):
-                raise UsageError(
-                    f"device {name!r} is not usable here (no CUDA GPU visible to torch); "
-                    f"{DOCTOR_HINT}"
-                )
-            raise UsageError(f"device {name!r} is not available here; have: {', '.join(available)}")
-        if name not in resolved:
-            resolved.append(name)
-    return resolved
+        name = "cuda:0" if name == "cuda" else name
+        if name not in parsed:
+            parsed.append(name)
+    return tuple(parsed)
+
+
+def resolve_devices(
+    requested: str | Sequence[str], available: list[str] | None = None
+) -> list[str]:
+    """Turn ``auto`` or device names into this machine's devices, refusing ones it lacks."""
+    names = parse_devices(requested) if isinstance(requested, str) else tuple(requested)
+    available = available if available is not None else available_devices()
+    if names == ("auto",):
+        return list(available)
+    for name in names:
+        if name in available:
+            continue
+        if name.startswith("cuda"):
+            raise UsageError(
+                f"device {name!r} is not usable here (no CUDA GPU visible to torch); {DOCTOR_HINT}"
+            )
+        raise UsageError(f"device {name!r} is not available here; have: {', '.join(available)}")
+    return list(names)

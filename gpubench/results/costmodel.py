@@ -9,6 +9,7 @@ assumptions are in docs/design.md ("Cost model").
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 from gpubench.results.cost_terms import MIN_RELATIVE_RANGE, CostModel, evaluation_count
 from gpubench.results.model import (
@@ -169,7 +170,7 @@ def batch_crossover_for(
 
 
 def plan_full_runs(
-    costs: dict[str, CostModel], iters: list[int], budget_s: float, protocol: str
+    costs: dict[str, CostModel], iters: Sequence[int], budget_s: float, protocol: str
 ) -> list[tuple[str, int]]:
     """Choose which (cell id, iteration count) to run for real within ``budget_s``.
 
@@ -192,7 +193,7 @@ def plan_full_runs(
     return chosen
 
 
-def derive_results(results: RunResults, iters: list[int] | tuple[int, ...] | None = None) -> None:
+def derive_results(results: RunResults, iters: Sequence[int] | None = None) -> None:
     """Fill each cell's cost terms, estimates per cell and protocol, and the crossovers of each
     accelerator against the CPU (the first CPU cell of a group, i.e. the first thread count, is
     the baseline). ``iters``: the counts to estimate (default: the run's settings)."""

@@ -8,9 +8,11 @@ import sys
 
 import pytest
 
-from gpubench.bench.engine import run_worker
+from gpubench.bench.engine import job_failure, job_result, run_job
 from gpubench.core.models import REFERENCE_MODELS, load_model
+from gpubench.results.data_source import DataSource
 from gpubench.results.io import load_results
+from gpubench.results.job import WorkerJob
 
 pytestmark = pytest.mark.gpu
 
@@ -30,20 +32,19 @@ def cuda_device() -> str:
 def test_a_gpt_cell_is_measured_on_the_gpu(cuda_device, variant):
     config = {**load_model("gpt").defaults}
     config.update({k: int(v) for k, v in (item.split("=") for item in TINY_GPT)})
-    job = {
-        "mode": "phases", "model": "gpt", "config": config, "device": cuda_device,
-        "variant": variant, "threads": None, "budget_s": 10, "peak_s": 0.2,
-        "data": {"label": "synthetic", "path": None, "synthetic": True},
-    }  # fmt: skip
-    outcome = run_worker(job, timeout_s=300)
-    assert outcome.failure is None, outcome.failure
-    payload = outcome.payload
-    assert "cpu" not in payload["device_name"].lower()
-    assert payload["phases"]["device_init_s"] > 0  # CUDA context creation is its own phase
-    assert payload["phases"]["step"]["median_s"] > 0
-    speed = payload["throughput"]
-    assert speed["peak_flops_measured"] > 1e11  # any CUDA GPU beats 100 GFLOP/s on matmul
-    assert 0 < speed["mfu"] < 1
+    job = WorkerJob(
+        mode="phases", model=str(load_model("gpt").path), config=config, device=cuda_device,
+        variant=variant, data=DataSource("synthetic", None, True), budget_s=10, peak_s=0.2,
+    )  # fmt: skip
+    outcome = run_job(job, timeout_s=300)
+    assert job_failure(outcome, 300) is None, job_failure(outcome, 300)
+    result = job_result(outcome)
+    assert "cpu" not in result.device_name.lower()
+    assert result.device_init_s > 0  # CUDA context creation is its own phase
+    assert result.step.median_s > 0
+    speed = result.throughput
+    assert speed.peak_flops_measured > 1e11  # any CUDA GPU beats 100 GFLOP/s on matmul
+    assert 0 < speed.mfu < 1
 
 
 def test_a_cpu_and_gpu_sweep_reports_a_crossover(cuda_device, tmp_path):

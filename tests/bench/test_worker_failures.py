@@ -4,7 +4,9 @@ import textwrap
 
 import pytest
 
-from gpubench.bench.engine import run_worker
+from gpubench.bench.engine import job_failure, job_result, run_job
+from gpubench.results.data_source import DataSource
+from gpubench.results.job import WorkerJob
 
 TINY = {
     "batch_size": 2, "block_size": 4, "learning_rate": 1e-2, "max_iters": 10,
@@ -36,53 +38,60 @@ def model_file(tmp_path, body: str):
     return path
 
 
+SYNTHETIC = DataSource("synthetic", None, True)
+
+
 def job(path, mode="phases"):
-    return {
-        "mode": mode, "model": str(path), "config": TINY, "device": "cpu",
-        "variant": "reference", "threads": 1, "budget_s": 5, "iters": 10,
-        "data": {"label": "synthetic", "path": None, "synthetic": True},
-    }  # fmt: skip
+    return WorkerJob(
+        mode=mode, model=str(path), config=TINY, device="cpu", variant="reference",
+        data=SYNTHETIC, threads=1, budget_s=5, iters=10,
+    )  # fmt: skip
+
+
+def run_failing(job, timeout_s=60):
+    outcome = run_job(job, timeout_s=timeout_s)
+    assert job_result(outcome) is None
+    return outcome, job_failure(outcome, timeout_s)
 
 
 def test_a_raising_model_is_an_error_with_its_message(tmp_path):
     path = model_file(tmp_path, 'raise RuntimeError("boom in forward")')
-    outcome = run_worker(job(path), timeout_s=60)
-    assert outcome.payload is None
-    assert outcome.failure.kind == "error"
-    assert "boom in forward" in outcome.failure.message
-    assert "forward" in outcome.failure.log_tail  # the traceback's last lines
-    assert outcome.startup_s > 0
+    outcome, failure = run_failing(job(path))
+    assert failure.kind == "error"
+    assert "boom in forward" in failure.message
+    assert "forward" in failure.log_tail  # the traceback's last lines
+    assert outcome.ready_s > 0
 
 
 def test_out_of_memory_error_is_classified_as_oom(tmp_path):
     path = model_file(
         tmp_path, 'raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")'
     )
-    outcome = run_worker(job(path), timeout_s=60)
-    assert outcome.failure.kind == "oom"
-    assert "Tried to allocate" in outcome.failure.message
+    _, failure = run_failing(job(path))
+    assert failure.kind == "oom"
+    assert "Tried to allocate" in failure.message
 
 
 def test_a_worker_that_exits_abruptly_is_a_crash(tmp_path):
     path = model_file(tmp_path, "os._exit(3)")
-    outcome = run_worker(job(path), timeout_s=60)
-    assert outcome.failure.kind == "crash"
-    assert "code 3" in outcome.failure.message
+    _, failure = run_failing(job(path))
+    assert failure.kind == "crash"
+    assert "code 3" in failure.message
 
 
 def test_a_killed_worker_is_reported_as_probable_oom(tmp_path):
     path = model_file(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)")
-    outcome = run_worker(job(path), timeout_s=60)
-    assert outcome.failure.kind == "oom"
-    assert "SIGKILL" in outcome.failure.message
+    _, failure = run_failing(job(path))
+    assert failure.kind == "oom"
+    assert "SIGKILL" in failure.message
 
 
 @pytest.mark.slow
 def test_a_hanging_worker_is_stopped_at_the_timeout(tmp_path):
     path = model_file(tmp_path, "time.sleep(600)")
-    outcome = run_worker(job(path), timeout_s=8)
-    assert outcome.failure.kind == "timeout"
-    assert outcome.wall_s < 20
+    outcome, failure = run_failing(job(path), timeout_s=8)
+    assert failure.kind == "timeout"
+    assert outcome.status == "timeout"
 
 
 @pytest.mark.slow
@@ -91,14 +100,13 @@ def test_compile_variant_times_compilation_as_its_own_phase(tmp_path):
 
     config = {**load_model("gpt").defaults, "n_layer": 1, "n_embd": 16, "n_head": 2,
               "block_size": 8, "batch_size": 2, "eval_iters": 2}  # fmt: skip
-    job = {
-        "mode": "phases", "model": "gpt", "config": config, "device": "cpu",
-        "variant": "compile", "threads": 1, "budget_s": 5, "measure_peak": False,
-        "data": {"label": "synthetic", "path": None, "synthetic": True},
-    }  # fmt: skip
-    outcome = run_worker(job, timeout_s=300)
-    assert outcome.failure is None, outcome.failure
-    phases = outcome.payload["phases"]
-    assert phases["compile_s"] > 0
-    assert phases["compile_s"] > phases["step"]["median_s"]  # compiling is not a step
+    job = WorkerJob(
+        mode="phases", model=str(load_model("gpt").path), config=config, device="cpu",
+        variant="compile", data=SYNTHETIC, threads=1, budget_s=5, measure_peak=False,
+    )  # fmt: skip
+    outcome = run_job(job, timeout_s=300)
+    assert job_failure(outcome, 300) is None, job_failure(outcome, 300)
+    result = job_result(outcome)
+    assert result.compile_s > 0
+    assert result.compile_s > result.step.median_s  # compiling is not a step
     assert "compile" in [e.get("name") for e in outcome.events if e["event"] == "phase"]
