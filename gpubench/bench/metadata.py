@@ -1,4 +1,4 @@
-"""What a run records about the machine it ran on (run.md, "metadata")."""
+"""What a run records about the machine it ran on (docs/design.md, "Results schema")."""
 
 from __future__ import annotations
 
