@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import gpubench as gpubench_api
 from gpubench.cli import app
 from gpubench.results.io import load_results
 
@@ -67,6 +68,16 @@ def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, tex
     frame = pd.read_csv(run_dir / "cells.csv")
     assert len(frame) == 3 * 2  # iteration counts × protocols for the one cell
     assert "~" in (run_dir / "report.md").read_text(encoding="utf-8")
+
+    # A fresh run is schema /2: typed settings, the cost terms stored, the same tidy frame.
+    stored = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    assert stored["schema"] == "gpubench.run/2"
+    assert stored["cells"][0]["cost"]["step_s"] == cell.phases.step.median_s
+    assert results.settings.iters == (300, 3000, 1_000_000)
+    assert results.settings.threads == (1,) and results.settings.devices == ("cpu",)
+    api_frame = gpubench_api.load_run(run_dir).frame()
+    assert list(api_frame.columns) == list(frame.columns)
+    assert api_frame["seconds"].tolist() == pytest.approx(frame["seconds"].tolist())
 
 
 def test_json_output_names_the_results_file(tmp_path, text_file):
