@@ -66,23 +66,45 @@ def build_session(model: str, overrides: dict[str, Any], variant: str = "referen
     return TrainingSession(spec, config, dataset, torch.device("cpu"), variant=variant)
 
 
-def measure_step(session: Any, budget_s: float) -> tuple[float, int]:
-    """Median seconds per step over blocks of at least 0.2 s (fewer for slow steps)."""
+def measure_step(session: Any, seconds: float) -> float:
+    """Median seconds per step over blocks of about 0.1 s within ``seconds`` (one step a
+    block for slow steps)."""
     start = Clock()
     session.step()
     guess = Clock() - start
-    per_block = max(1, int(0.2 / max(guess, 1e-9)))
-    blocks, samples = 0, []
-    while blocks < 7 and (blocks < 2 or sum(samples) * per_block < budget_s):
+    per_block = max(1, int(0.1 / max(guess, 1e-9)))
+    samples: list[float] = []
+    deadline = Clock() + seconds
+    while len(samples) < 3 or (Clock() < deadline and len(samples) < 15):
         start = Clock()
         for _ in range(per_block):
             session.step()
         samples.append((Clock() - start) / per_block)
-        blocks += 1
-    return statistics.median(samples), per_block * blocks
+        if guess > 1.0:  # a multi-second step: one sample a round is enough
+            break
+    return statistics.median(samples)
 
 
-def self_check(points: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, Any]]:
+def median_params(samples: list[Any]) -> Any:
+    """Field-wise median of several probes of the same machine."""
+    from dataclasses import fields, replace
+
+    first = samples[0]
+    numeric = {
+        f.name: statistics.median(getattr(p, f.name) for p in samples)
+        for f in fields(first)
+        if isinstance(getattr(first, f.name), float)
+    }
+    return replace(first, **numeric)
+
+
+def self_check(
+    points: list[tuple[str, str, dict[str, Any]]], rounds: int = 3
+) -> list[dict[str, Any]]:
+    """Per point: ``rounds`` alternations of (probe the machine, measure the step), so the
+    parameters and the step see the same load; the medians of each are compared."""
+    import os
+
     from gpubench.bench.profile import probe_machine, profile_session
     from gpubench.predict.opmodel import predict_cpu_step
 
@@ -90,28 +112,45 @@ def self_check(points: list[tuple[str, str, dict[str, Any]]]) -> list[dict[str, 
     for label, model, overrides in points:
         session = build_session(model, overrides)
         session.step()
-        slow = "lecture" in label
-        params = probe_machine("cpu", seconds=0.3)
-        profile = profile_session(session, params=params, steps=1, timed=False)
-        measured, steps = measure_step(session, budget_s=2.0 if not slow else 10.0)
+        profile = profile_session(session, steps=1, timed=False)
+        probes, steps, loads = [], [], [os.getloadavg()[0]]
+        for _ in range(rounds):
+            probes.append(probe_machine("cpu", seconds=0.2))
+            steps.append(measure_step(session, seconds=0.6))
+            loads.append(os.getloadavg()[0])
+        params = median_params(probes)
+        profile.params = params
+        measured = statistics.median(steps)
         predicted = predict_cpu_step(profile, params)
         error = (predicted.step_s - measured) / measured
         rows.append({
             "label": label, "model": model, "overrides": overrides,
-            "ops": profile.ops_per_step, "flops": profile.flops_per_step,
-            "bytes": profile.bytes_per_step, "measured_s": measured, "steps_measured": steps,
-            "predicted_s": predicted.step_s, "error": error, "regime": predicted.regime,
+            "ops": profile.ops_per_step, "parameters": profile.parameters,
+            "flops": profile.flops_per_step, "bytes": profile.bytes_per_step,
+            "measured_s": measured, "measured_rounds_s": steps,
+            "predicted_s": predicted.step_s, "predicted_host_s": predicted.host_s,
+            "predicted_device_s": predicted.device_s, "error": error, "regime": predicted.regime,
+            "load_avg_1min": loads,
             "params": {"matmul_gflops": params.matmul_flops_per_s / 1e9,
                        "bandwidth_gbs": params.bandwidth_bytes_per_s / 1e9,
-                       "dispatch_us": params.dispatch_s * 1e6},
+                       "reduction_gbs": params.reduction_bytes_per_s / 1e9,
+                       "rng_gbs": params.rng_bytes_per_s / 1e9,
+                       "dispatch_us": params.dispatch_s * 1e6,
+                       "autograd_op_us": params.autograd_op_s * 1e6,
+                       "nograd_op_us": params.nograd_op_s * 1e6,
+                       "data_op_us": params.data_op_s * 1e6,
+                       "optimizer_param_us": params.optimizer_param_s * 1e6},
             "profile": profile,
         })  # fmt: skip
         print(
             f"{label:32} {profile.ops_per_step:6,} ops  measured {measured * 1e3:10.3f} ms  "
             f"predicted {predicted.step_s * 1e3:10.3f} ms  error {error:+6.0%}  "
-            f"{predicted.regime:8}  (matmul {params.matmul_flops_per_s / 1e9:.0f} GFLOP/s, "
+            f"{predicted.regime:8}  load {min(loads):.1f}-{max(loads):.1f}  "
+            f"(matmul {params.matmul_flops_per_s / 1e9:.0f} GFLOP/s, "
             f"copy {params.bandwidth_bytes_per_s / 1e9:.1f} GB/s, "
-            f"dispatch {params.dispatch_s * 1e6:.2f} µs)",
+            f"reduction {params.reduction_bytes_per_s / 1e9:.2f} GB/s, "
+            f"autograd {params.autograd_op_s * 1e6:.2f} µs/op, "
+            f"AdamW {params.optimizer_param_s * 1e6:.1f} µs/param)",
             flush=True,
         )
     return rows
@@ -189,6 +228,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--skip-lecture", action="store_true", help="leave out the lecture GPT")
     parser.add_argument("--json", help="write every row here")
+    parser.add_argument("--only", help="comma-separated point labels' prefixes to run")
+    parser.add_argument("--rounds", type=int, default=3, help="probe/measure rounds per point")
     args = parser.parse_args()
     import torch
 
@@ -196,7 +237,10 @@ def main() -> None:
     points = [p for p in POINTS if not (args.skip_lecture and p[0].endswith("(lecture)")
                                         and p[1] == "gpt")]  # fmt: skip
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
-    rows = self_check(points)
+    if args.only:
+        wanted = [w.strip() for w in args.only.split(",")]
+        points = [p for p in points if any(p[0].startswith(w) for w in wanted)]
+    rows = self_check(points, rounds=args.rounds)
     errors = [abs(r["error"]) for r in rows]
     within = sum(e <= 0.25 for e in errors)
     print(f"within ±25 %: {within} of {len(rows)}; worst {max(errors):.0%}; "

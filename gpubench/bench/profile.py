@@ -22,7 +22,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from gpubench.results.profile import MachineParams, OpProfile, OpRecord
+from gpubench.results.profile import (
+    INDEXED_ARGS,
+    NO_KERNEL_OPS,
+    MachineParams,
+    OpProfile,
+    OpRecord,
+)
 
 Clock = time.perf_counter
 FRAMEWORK_OP = "(framework)"  # profiler self time of wrappers no recorded op accounts for
@@ -36,8 +42,6 @@ ATTENTION_OPS = {
     "_scaled_dot_product_flash_attention",
 }  # fmt: skip
 COPY_OPS = {"copy_", "_to_copy", "clone", "stack", "cat", "index_select", "_local_scalar_dense"}
-NO_KERNEL_OPS = {"empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias",
-                 "_local_scalar_dense", "set_", "resize_"}  # fmt: skip
 
 
 def categorize(name: str, phase: str, is_view: bool) -> str:
@@ -98,7 +102,11 @@ def _recorder_class() -> type:
                 flops = float(flop_registry[packet](*args, **kwargs, out_val=out))
             is_view = bool(func.is_view)
             kernels = not is_view and name not in NO_KERNEL_OPS
-            moved = _tensor_bytes((args, kwargs, out)) if kernels else 0
+            streamed = args
+            if name in INDEXED_ARGS and len(args) > INDEXED_ARGS[name]:
+                skip = INDEXED_ARGS[name]
+                streamed = args[:skip] + args[skip + 1 :]
+            moved = _tensor_bytes((streamed, kwargs, out)) if kernels else 0
             key = (name, self.phase)
             record = self.records.get(key)
             if record is None:
@@ -257,6 +265,7 @@ def profile_session(
         eval_ops=_attach_times(eval_records, eval_times),
         eval_batch_wall_s=eval_wall,
         batch_bytes=batch_bytes(session),
+        parameters=sum(1 for p in session.model.parameters() if p.requires_grad),
         params=params,
         notes=[
             f"{steps} step(s) timed under torch.profiler, one recorded; one eval batch"
@@ -337,8 +346,176 @@ def measure_dispatch(device: str = "cpu", *, calls: int = 2000, repeats: int = 5
     return statistics.median(samples)
 
 
+def _seconds_per_call(work: Any, *, calls: int, repeats: int, sync: Any) -> float:
+    """Median seconds of one ``work()`` over ``repeats`` batches of ``calls`` calls."""
+    work()
+    samples = []
+    for _ in range(repeats):
+        sync()
+        start = Clock()
+        for _ in range(calls):
+            work()
+        sync()
+        samples.append((Clock() - start) / calls)
+    return statistics.median(samples)
+
+
+def _count_ops(work: Any) -> int:
+    """Aten ops one ``work()`` issues, counted by the same recorder as a profile."""
+    recorder = _recorder_class()()
+    with recorder:
+        work()
+    return sum(record.count for record in recorder.records.values())
+
+
+def _tiny_network(device: Any, blocks: int) -> Any:
+    """``blocks`` lecture-style blocks at negligible size (width 8): embedding, layer norm,
+    attention-like softmax with a causal mask, linear layers, ReLU, dropout, residuals and
+    a cross-entropy loss, so its per-op host cost has the lecture models' mix of module
+    calls, composite ops and autograd nodes (docs/predict.md, "host terms")."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm = nn.LayerNorm(8)
+            self.query = nn.Linear(8, 8, bias=False)
+            self.key = nn.Linear(8, 8, bias=False)
+            self.up = nn.Linear(8, 16)
+            self.down = nn.Linear(16, 8)
+            self.drop = nn.Dropout(0.2)
+            self.register_buffer("mask", torch.tril(torch.ones(4, 4)))
+
+        def forward(self, x: Any) -> Any:
+            h = self.norm(x)
+            weights = self.query(h) @ self.key(h).transpose(-2, -1) * 8**-0.5
+            weights = weights.masked_fill(self.mask == 0, float("-inf"))
+            x = x + self.drop(F.softmax(weights, dim=-1)) @ h
+            return x + self.drop(self.down(F.relu(self.up(self.norm(x)))))
+
+    class Tiny(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(16, 8)
+            self.blocks = nn.Sequential(*[Block() for _ in range(blocks)])
+            self.head = nn.Linear(8, 16)
+
+        def forward(self, idx: Any, targets: Any) -> Any:
+            logits = self.head(self.blocks(self.embed(idx)))
+            return F.cross_entropy(logits.view(-1, 16), targets.view(-1))
+
+    return Tiny().to(device)
+
+
+def _slope_and_intercept(small: tuple[float, int], large: tuple[float, int]) -> tuple[float, float]:
+    """(seconds per unit, fixed seconds) from (seconds, units) at two sizes; never negative."""
+    per_unit = max(0.0, (large[0] - small[0]) / max(1, large[1] - small[1]))
+    return per_unit, max(0.0, small[0] - small[1] * per_unit)
+
+
+def measure_autograd(device: str = "cpu", *, calls: int = 20, repeats: int = 5) -> dict[str, float]:
+    """Host seconds per aten op, and fixed seconds per call, of a training forward +
+    backward and of a no-grad forward, on tiny networks of 1 and 4 blocks: the framework's
+    per-op cost with autograd's graph, engine and gradient accumulation, which a one-op
+    probe misses, and the per-call cost (module call, engine start) it does not scale with."""
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    idx = torch.zeros((2, 4), dtype=torch.long, device=target)
+    sync = lambda: synchronize(target)  # noqa: E731
+    train_points, eval_points = [], []
+    for blocks in (1, 4):
+        net = _tiny_network(target, blocks)
+
+        def train(net: Any = net) -> None:
+            net.zero_grad(set_to_none=True)
+            net(idx, idx).backward()
+
+        def evaluate(net: Any = net) -> None:
+            with torch.no_grad():
+                net(idx, idx)
+
+        for work, points in ((train, train_points), (evaluate, eval_points)):
+            seconds = _seconds_per_call(work, calls=calls, repeats=repeats, sync=sync)
+            points.append((seconds, _count_ops(work)))
+    autograd_op, autograd_fixed = _slope_and_intercept(*train_points)
+    nograd_op, nograd_fixed = _slope_and_intercept(*eval_points)
+    return {"autograd_op_s": autograd_op, "autograd_fixed_s": autograd_fixed,
+            "nograd_op_s": nograd_op, "nograd_fixed_s": nograd_fixed}  # fmt: skip
+
+
+def measure_data_ops(device: str = "cpu", *, calls: int = 40, repeats: int = 5) -> float:
+    """Host seconds per aten op of the lecture's batch idiom (``torch.stack`` of Python
+    slices at random tensor offsets, ``.to(device)``) on 16 windows of 8 tokens: its
+    Python-level indexing costs more per op than a bare ``torch.add``."""
+    import torch
+
+    from gpubench.core.data import get_batch
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    data = torch.zeros(4096, dtype=torch.long)
+    work = lambda: get_batch(data, 16, 8, target)  # noqa: E731
+    per_call = _seconds_per_call(work, calls=calls, repeats=repeats,
+                                 sync=lambda: synchronize(target))  # fmt: skip
+    return per_call / _count_ops(work)
+
+
+def measure_optimizer(
+    device: str = "cpu", *, calls: int = 40, repeats: int = 5
+) -> tuple[float, float]:
+    """(host seconds per parameter tensor, fixed seconds per step) of ``zero_grad`` +
+    ``AdamW.step()`` with the lecture's defaults, from 1 and 16 one-element parameters (so
+    the per-parameter loop and the step's own bookkeeping are all it measures)."""
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    points = []
+    for tensors in (1, 16):
+        params = [torch.zeros(1, device=target, requires_grad=True) for _ in range(tensors)]
+        grads = [torch.ones(1, device=target) for _ in range(tensors)]
+        optimizer = torch.optim.AdamW(params, lr=1e-3)
+
+        def step(params: Any = params, grads: Any = grads, optimizer: Any = optimizer) -> None:
+            optimizer.zero_grad(set_to_none=True)
+            for param, grad in zip(params, grads, strict=True):
+                param.grad = grad
+            optimizer.step()
+
+        seconds = _seconds_per_call(step, calls=calls, repeats=repeats,
+                                    sync=lambda: synchronize(target))  # fmt: skip
+        points.append((seconds, tensors))
+    return _slope_and_intercept(*points)
+
+
+def measure_reduction(device: str = "cpu", *, megabytes: int = 32, seconds: float = 0.3) -> float:
+    """Reduction probe: bytes in + out per second of ``log_softmax`` and ``layer_norm``
+    over rows of 256 in a buffer larger than the caches (as the op recorder counts bytes)."""
+    import torch
+    from torch.nn import functional as F
+
+    from gpubench.core.training import synchronize
+
+    target = torch.device(device)
+    rows = megabytes * 2**20 // 4 // 256
+    x = torch.randn(rows, 256, device=target)
+    moved = 2 * 2.0 * x.numel() * x.element_size()  # two ops, each reads and writes x
+
+    def work() -> None:
+        torch.log_softmax(x, dim=-1)
+        F.layer_norm(x, (256,))
+
+    return _best_rate(work, moved, seconds, lambda: synchronize(target))
+
+
 def probe_machine(device: str = "cpu", *, seconds: float = 0.4) -> MachineParams:
-    """This device's op-model parameters, measured (about three times ``seconds``)."""
+    """This device's op-model parameters, measured (about 2 s at the default ``seconds``)."""
     import torch
 
     from gpubench.bench.flops import measure_peak_flops
@@ -346,6 +523,8 @@ def probe_machine(device: str = "cpu", *, seconds: float = 0.4) -> MachineParams
     matmul = measure_peak_flops(device, "fp32", seconds=seconds)
     bandwidth = measure_bandwidth(device, seconds=seconds)
     dispatch = measure_dispatch(device)
+    autograd = measure_autograd(device)
+    optimizer_param, optimizer_fixed = measure_optimizer(device)
     name = device
     if device == "cpu":
         name = f"cpu ({torch.get_num_threads()} threads)"
@@ -356,8 +535,14 @@ def probe_machine(device: str = "cpu", *, seconds: float = 0.4) -> MachineParams
         dispatch_s=dispatch,
         asynchronous=torch.device(device).type == "cuda",
         source="measured: fp32 matmul probe, 64 MiB copy probe, one-element add probe, "
-        "bernoulli_ probe",
+        "bernoulli_ probe, log_softmax/layer_norm probe, tiny-network autograd probe, "
+        "batch-idiom probe, AdamW per-parameter probe",
         rng_bytes_per_s=measure_rng(device, seconds=seconds / 2),
+        reduction_bytes_per_s=measure_reduction(device, seconds=seconds / 2),
+        data_op_s=measure_data_ops(device),
+        optimizer_param_s=optimizer_param,
+        optimizer_fixed_s=optimizer_fixed,
+        **autograd,
     )
 
 

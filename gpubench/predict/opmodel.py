@@ -15,12 +15,18 @@ Entry points:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gpubench.predict.gpus import GpuSpec
 from gpubench.results.costmodel import CostModel, evaluation_count, find_crossover
-from gpubench.results.profile import MachineParams, OpProfile, OpRecord, op_bound
+from gpubench.results.profile import (
+    MachineParams,
+    OpProfile,
+    OpRecord,
+    host_seconds,
+    op_bound,
+)
 
 PREDICTED = "predicted"
 # Worst relative error of the CPU self-check, rounded up (benchmarks/README.md, "Op model":
@@ -122,19 +128,23 @@ def matmul_dtype(variant: str, gpu: GpuSpec) -> str:
 
 
 def gpu_params(gpu: GpuSpec, cpu: MachineParams, variant: str, scenario: str) -> MachineParams:
-    """The op model's parameters for a GPU: datasheet peaks × assumed efficiencies, host
-    dispatch as measured on this CPU."""
+    """The op model's parameters for a GPU: datasheet peaks × assumed efficiencies; the
+    host costs (dispatch, autograd, batch building, optimizer per parameter) as measured
+    on this CPU, plus a kernel launch cost. A GPU's reductions and random numbers run at
+    its bandwidth (the CPU's reduction and RNG rates do not carry over)."""
     values = assumption_values(scenario)
     dtype = matmul_dtype(variant, gpu)
-    return MachineParams(
+    return replace(
+        cpu,
         name=gpu.key,
         matmul_flops_per_s=gpu.peak(dtype) * values["matmul_efficiency"],
         bandwidth_bytes_per_s=gpu.bandwidth_bytes_per_s * values["bandwidth_efficiency"],
-        dispatch_s=cpu.dispatch_s,
         launch_s=values["launch_s"],
         launch_floor_s=values["launch_floor_s"],
         asynchronous=True,
-        source=f"{PREDICTED}: {gpu.source}; {scenario} assumptions; dispatch measured on CPU",
+        rng_bytes_per_s=0.0,
+        reduction_bytes_per_s=0.0,
+        source=f"{PREDICTED}: {gpu.source}; {scenario} assumptions; host costs measured on CPU",
     )
 
 
@@ -177,9 +187,12 @@ def _regime(host_s: float, memory_s: float, compute_s: float) -> str:
 def predict_cpu_step(
     profile: OpProfile, params: MachineParams, *, evaluation: bool = False
 ) -> StepPrediction:
-    """The op model on a CPU: every op's dispatch plus its own execution, one after another."""
+    """The op model on a CPU: every op's host cost (by phase: batch building, autograd
+    forward and backward, the optimizer per parameter) plus its own execution, one after
+    another."""
     ops = profile.eval_ops if evaluation else profile.ops
-    dispatch = sum(op.count for op in ops) * params.dispatch_s
+    host = host_seconds(ops, params, parameters=profile.parameters, training=not evaluation)
+    dispatch = sum(host.values())
     device, memory, compute = _device_terms(ops, params)
     step = dispatch + device
     return StepPrediction(
@@ -215,9 +228,13 @@ def predict_gpu_step(
     ops = profile.eval_ops if evaluation else profile.ops
     data_ops = [op for op in ops if op.phase == "data"]
     device_ops = [op for op in ops if op.phase != "data"]
-    data_host = predict_cpu_step(OpProfile("cpu", 1, 0.0, ops=data_ops), cpu).step_s
-    launches = sum(op.count for op in device_ops if op.kernels)
-    host = sum(op.count for op in device_ops) * cpu.dispatch_s + launches * params.launch_s
+    data_host = predict_cpu_step(
+        OpProfile("cpu", 1, 0.0, ops=data_ops), cpu, evaluation=evaluation
+    ).step_s
+    phases = host_seconds(
+        device_ops, params, parameters=profile.parameters, training=not evaluation
+    )
+    host = sum(phases.values())
     device, memory, compute = _device_terms(device_ops, params)
     copy = values["copy_latency_s"] + profile.batch_bytes / gpu.host_link_bytes_per_s
     if evaluation:

@@ -20,6 +20,24 @@ CATEGORIES = ("matmul", "attention", "elementwise", "optimizer", "copy", "other"
 PHASES = ("data", "forward", "backward", "optimizer")
 REGIMES = ("overhead", "memory", "compute")
 RNG_OPS = {"bernoulli_", "bernoulli", "uniform_", "normal_", "random_", "rand", "randn"}
+# Ops that launch no kernel although torch does not flag them as views (metadata only).
+NO_KERNEL_OPS = {
+    "empty", "empty_like", "empty_strided", "detach", "lift_fresh", "alias",
+    "_local_scalar_dense", "set_", "resize_", "_unsafe_view", "_reshape_alias",
+}  # fmt: skip
+# Ops that read their input more than once or reduce along a row (normalisations, softmax,
+# losses, scatter-adds): not a stream of bytes at the copy bandwidth. They run at the rate
+# of the reduction probe (docs/predict.md, "op kinds").
+REDUCTION_OPS = {
+    "_softmax", "_log_softmax", "_softmax_backward_data", "_log_softmax_backward_data",
+    "native_layer_norm", "native_layer_norm_backward", "nll_loss_forward", "nll_loss_backward",
+    "nll_loss2d_forward", "nll_loss2d_backward", "embedding_dense_backward",
+    "native_batch_norm", "native_batch_norm_backward", "index_add_", "scatter_add_",
+}  # fmt: skip
+# Gather/scatter ops that touch only the indexed rows of one argument (its position here):
+# the recorder leaves that argument's bytes out (docs/predict.md, "bytes").
+INDEXED_ARGS = {"nll_loss_forward": 0, "nll_loss_backward": 1, "embedding": 0}
+KINDS = ("view", "compute", "rng", "reduction", "memory")
 
 
 @dataclass
@@ -66,6 +84,34 @@ class MachineParams:
     # Random-number ops (dropout masks) are bound by generation, not by bytes, on a CPU:
     # bytes of their output per second from a bernoulli_ probe (0: use the bandwidth).
     rng_bytes_per_s: float = 0.0
+    # Reduction ops (REDUCTION_OPS): bytes in + out per second of log_softmax and
+    # layer_norm on a buffer larger than the caches (0: use the bandwidth).
+    reduction_bytes_per_s: float = 0.0
+    # Host seconds per aten op of a training forward + backward, autograd included (graph
+    # recording, the engine, AccumulateGrad, module calls), from a tiny-network probe;
+    # per aten op of a no-grad forward (evaluation); per aten op of the lecture's
+    # Python-level batch building. 0: use dispatch_s.
+    autograd_op_s: float = 0.0
+    nograd_op_s: float = 0.0
+    data_op_s: float = 0.0
+    # Host seconds per parameter tensor of one AdamW step (the lecture's defaults), from a
+    # probe on one-element parameters. 0: optimizer ops cost dispatch_s each.
+    optimizer_param_s: float = 0.0
+    # Fixed host seconds per step the per-op costs do not scale with (the same probes at
+    # two sizes: the intercept): the model call plus ``loss.backward()``'s engine start,
+    # a no-grad model call, ``zero_grad`` plus ``optimizer.step()``'s own bookkeeping.
+    autograd_fixed_s: float = 0.0
+    nograd_fixed_s: float = 0.0
+    optimizer_fixed_s: float = 0.0
+
+    def host_op_s(self, phase: str, *, training: bool = True) -> float:
+        """Host seconds per aten op issued in ``phase`` (docs/predict.md, "host terms")."""
+        if phase == "data":
+            return self.data_op_s or self.dispatch_s
+        if phase in ("forward", "backward"):
+            probed = self.autograd_op_s if training else self.nograd_op_s
+            return probed or self.dispatch_s
+        return self.dispatch_s
 
 
 @dataclass
@@ -79,6 +125,7 @@ class OpProfile:
     eval_ops: list[OpRecord] = field(default_factory=list)  # per evaluation batch
     eval_batch_wall_s: float = 0.0
     batch_bytes: int = 0  # bytes of (x, y) copied to the device each step
+    parameters: int = 0  # parameter tensors the optimizer steps over (0: unknown)
     params: MachineParams | None = None  # probes of the machine that ran the profile
     notes: list[str] = field(default_factory=list)
     schema: str = PROFILE_SCHEMA
@@ -134,6 +181,7 @@ class OpProfile:
             eval_ops=[OpRecord(**op) for op in data.get("eval_ops", [])],
             eval_batch_wall_s=float(data.get("eval_batch_wall_s", 0.0)),
             batch_bytes=int(data.get("batch_bytes", 0)),
+            parameters=int(data.get("parameters", 0)),
             params=MachineParams(**params) if params else None,
             notes=list(data.get("notes", [])),
         )
@@ -184,20 +232,39 @@ class Regime:
         return cls(**data)
 
 
+def op_kind(op: OpRecord) -> str:
+    """What bounds one op's device time (docs/predict.md, "op kinds"): ``view`` (no kernel),
+    ``compute`` (it has FLOPs: matmuls, attention), ``rng`` (random numbers), ``reduction``
+    (REDUCTION_OPS) or ``memory`` (a stream of bytes: elementwise ops, copies)."""
+    if not op.kernels or op.name in NO_KERNEL_OPS:
+        return "view"
+    if op.flops > 0:
+        return "compute"
+    if op.name in RNG_OPS:
+        return "rng"
+    if op.name in REDUCTION_OPS:
+        return "reduction"
+    return "memory"
+
+
 def op_bound(op: OpRecord, params: MachineParams) -> tuple[str, float]:
     """Which term bounds one op per call, and its device time per call (docs/predict.md).
 
-    A view launches nothing: only its dispatch counts. Otherwise the op takes the longest
-    of the launch floor, its FLOPs at the matmul rate and its bytes at the bandwidth.
+    A view launches nothing: only its host cost counts. Otherwise the op takes the longest
+    of the launch floor, its FLOPs at the matmul rate and its bytes at its kind's rate
+    (copy bandwidth; the random-number or reduction probe's rate where measured).
     """
-    if not op.kernels or op.count == 0:
+    kind = op_kind(op)
+    if kind == "view" or op.count == 0:
         return "overhead", 0.0
     per_call_flops = op.flops / op.count
     per_call_bytes = op.bytes / op.count
     compute = per_call_flops / params.matmul_flops_per_s
     rate = params.bandwidth_bytes_per_s
-    if op.name in RNG_OPS and params.rng_bytes_per_s > 0:
+    if kind == "rng" and params.rng_bytes_per_s > 0:
         rate = min(rate, params.rng_bytes_per_s)
+    elif kind == "reduction" and params.reduction_bytes_per_s > 0:
+        rate = min(rate, params.reduction_bytes_per_s)
     memory = per_call_bytes / rate
     floor = params.launch_floor_s
     longest = max(floor, compute, memory)
@@ -208,12 +275,38 @@ def op_bound(op: OpRecord, params: MachineParams) -> tuple[str, float]:
     return "overhead", floor
 
 
-def regime_terms(ops: list[OpRecord], params: MachineParams) -> tuple[float, float, float]:
-    """(overhead, memory, compute) seconds per step: host cost of every op, then the device
-    time of the ops bound by memory and by compute."""
-    overhead = memory = compute = 0.0
+def host_seconds(
+    ops: list[OpRecord], params: MachineParams, *, parameters: int = 0, training: bool = True
+) -> dict[str, float]:
+    """Host seconds per phase of one step (or evaluation batch): each op at its phase's
+    probed per-op cost (MachineParams.host_op_s) plus the launch cost of each kernel; the
+    optimizer at the probed cost per parameter tensor when both are known."""
+    out = {phase: 0.0 for phase in PHASES}
     for op in ops:
-        overhead += op.count * (params.dispatch_s + (params.launch_s if op.kernels else 0.0))
+        launch = params.launch_s if op.kernels and op.name not in NO_KERNEL_OPS else 0.0
+        per_op = params.host_op_s(op.phase, training=training)
+        if op.phase == "optimizer" and params.optimizer_param_s > 0 and parameters > 0:
+            per_op = 0.0  # counted per parameter below
+        out[op.phase] = out.get(op.phase, 0.0) + op.count * (per_op + launch)
+    if any(op.phase == "optimizer" for op in ops):
+        if training and params.optimizer_param_s > 0 and parameters > 0:
+            out["optimizer"] += parameters * params.optimizer_param_s
+        out["optimizer"] += params.optimizer_fixed_s
+    if any(op.phase == "backward" for op in ops):
+        out["backward"] += params.autograd_fixed_s
+    elif not training and any(op.phase == "forward" for op in ops):
+        out["forward"] += params.nograd_fixed_s
+    return out
+
+
+def regime_terms(
+    ops: list[OpRecord], params: MachineParams, *, parameters: int = 0
+) -> tuple[float, float, float]:
+    """(overhead, memory, compute) seconds per step: host cost of every op, then the device
+    time of the ops bound by memory (streams, reductions, random numbers) and by compute."""
+    overhead = sum(host_seconds(ops, params, parameters=parameters).values())
+    memory = compute = 0.0
+    for op in ops:
         kind, seconds = op_bound(op, params)
         if kind == "memory":
             memory += op.count * seconds
@@ -247,7 +340,7 @@ def classify_regime(
     if params is None:
         raise ValueError("classify_regime needs machine parameters (the profile has none)")
     step = step_s if step_s is not None else profile.step_wall_s
-    overhead, memory, compute = regime_terms(profile.ops, params)
+    overhead, memory, compute = regime_terms(profile.ops, params, parameters=profile.parameters)
     kind = max(zip((overhead, memory, compute), REGIMES, strict=True))[1]
     ops = profile.ops_per_step
     per_op = overhead / ops if ops else 0.0

@@ -60,3 +60,27 @@ def test_categories_by_name_and_phase() -> None:
     assert categorize("add", "optimizer", False) == "optimizer"
     assert categorize("stack", "data", False) == "copy"
     assert categorize("view", "forward", True) == "other"
+
+
+def test_profile_counts_parameters_and_leaves_indexed_inputs_out(profile: OpProfile) -> None:
+    assert profile.parameters > 0
+    forward = {op.name: op for op in profile.ops if op.phase == "forward"}
+    logits_bytes = 4 * 16 * 65 * 4  # batch × block × vocab × fp32
+    # nll_loss reads one log-probability per target, not the whole logits tensor
+    assert forward["nll_loss_forward"].bytes < logits_bytes
+
+
+def test_two_size_probes_split_per_unit_and_fixed_costs() -> None:
+    from gpubench.bench.profile import _slope_and_intercept
+
+    assert _slope_and_intercept((0.3, 10), (1.2, 100)) == pytest.approx((0.01, 0.2))
+    assert _slope_and_intercept((0.3, 10), (0.2, 100)) == (0.0, 0.3)  # noise: never negative
+
+
+def test_probe_machine_fills_every_host_term() -> None:
+    from gpubench.bench.profile import probe_machine
+
+    params = probe_machine("cpu", seconds=0.05)
+    for name in ("autograd_op_s", "nograd_op_s", "data_op_s", "optimizer_param_s",
+                 "reduction_bytes_per_s", "rng_bytes_per_s"):  # fmt: skip
+        assert getattr(params, name) > 0, name
