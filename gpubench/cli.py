@@ -291,6 +291,14 @@ def run(
             "--generate", min=0, metavar="N", help="Also time generate() for N tokens per cell."
         ),
     ] = 0,
+    retune: Annotated[
+        bool,
+        typer.Option(
+            "--retune",
+            metavar="",
+            help="Measure the fast variant's choices again instead of reading them from the cache.",
+        ),
+    ] = False,
     out: Annotated[
         str, typer.Option("--out", metavar="DIR", help="Folder for run folders.")
     ] = "reports",
@@ -329,7 +337,7 @@ def run(
         options = parse_sweep_options(
             models=models, devices=devices, iters=iters, batch_sizes=batch_sizes,
             protocol=protocol.value, variants=variant, budget_s=budget, full=full,
-            threads=threads, overrides=overrides, generate=generate,
+            threads=threads, overrides=overrides, generate=generate, retune=retune,
         )  # fmt: skip
         code = run_sweep_command(
             options=options, data=data, out=out, name=name, resume=resume,

@@ -70,6 +70,7 @@ def parse_sweep_options(
     threads: str | None = None,
     overrides: list[str] | None = None,
     generate: int = 0,
+    retune: bool = False,
     data: DataSource | None = None,
 ) -> SweepOptions:
     """The run's options from the command line's text, checked for what needs no model file
@@ -97,5 +98,6 @@ def parse_sweep_options(
         threads=tuple(parse_count_list(threads, option="--threads")) if threads else (),
         overrides=parse_overrides(overrides),
         generate=generate,
+        retune=retune,
         data=data or DataSource(label="unknown"),
     )

@@ -139,7 +139,10 @@ class Engine:
 
     def measure_cell(self, key: CellKey, budget_s: float) -> CellResult:
         cell = self._cell(key)
-        job = self._job(key, "phases", budget_s=budget_s, generate=self.plan.options.generate)
+        options = self.plan.options
+        job = self._job(
+            key, "phases", budget_s=budget_s, generate=options.generate, retune=options.retune
+        )
         timeout_s = 4 * budget_s + 120
         outcome = self._run(key, job, timeout_s)
         result = job_result(outcome)
@@ -151,6 +154,7 @@ class Engine:
         cell.throughput = result.throughput
         cell.device_name = result.device_name
         cell.n_params = result.n_params
+        cell.fast_choices, cell.profile = result.fast_choices, result.profile
         cell.status, cell.failure = "ok", None
         cell.notes = cell.phases.quality_notes()
         return cell
@@ -159,7 +163,11 @@ class Engine:
         cell = self._cell(key)
         protocol = self.plan.options.protocol
         expected = predicted.predict(iters, protocol)
-        job = self._job(key, "full", iters=iters, protocol=protocol)
+        # A full run trains with the fast options its phases chose, without probing again:
+        # it is compared with the prediction less the probe (once per machine, in F).
+        probe_s = (cell.phases.tune_s or 0.0) if cell.phases is not None else 0.0
+        expected -= probe_s
+        job = self._job(key, "full", iters=iters, protocol=protocol, fast_choices=cell.fast_choices)
         timeout_s = 3 * expected + 120
         outcome = self._run(key, job, timeout_s)
         result = job_result(outcome)

@@ -64,8 +64,9 @@ def _timed(session: Any, fn: Any) -> tuple[Any, float]:
     return value, Clock() - start
 
 
-def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, float]]:
-    """Device init, data and build phases; returns the training session and their times."""
+def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, Any]]:
+    """Device init, data, tune and build phases; returns the training session and their times
+    (and, for the fast variant, its measured choices under ``fast_choices``)."""
     import torch
 
     from gpubench.core.data import TextSource, build_dataset
@@ -75,7 +76,7 @@ def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, float]]:
     if job.threads:
         torch.set_num_threads(job.threads)
     device = torch.device(job.device)
-    times: dict[str, float] = {}
+    times: dict[str, Any] = {}
 
     start = Clock()
     torch.zeros(1, device=device).add_(1).cpu()  # context creation + first transfer
@@ -89,12 +90,25 @@ def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, float]]:
     times["data_s"] = Clock() - start
     report.emit("phase", name="data", seconds=times["data_s"])
 
-    start = Clock()
     spec = load_model(job.model)
+    choices = None
+    if model_variant(job.variant) == "fast":  # its own phase, counted in F (docs/fast-variant.md)
+        from gpubench.core.tuning import FastChoices, tune_fast_variant
+
+        start = Clock()
+        if job.fast_choices is not None:  # a full run repeats what its phases measured
+            choices = FastChoices.from_dict(job.fast_choices, from_cache=True)
+        else:
+            choices = tune_fast_variant(spec, job.config, dataset, device, retune=job.retune)
+        times["tune_s"] = choices.probe_seconds
+        times["fast_choices"] = choices.to_dict()
+        report.emit("phase", name="tune", seconds=Clock() - start)
+
+    start = Clock()
     compiled = job.variant == "compile"
     session = TrainingSession(
         spec, job.config, dataset, device,
-        variant=model_variant(job.variant), compile_model=compiled,
+        variant=model_variant(job.variant), compile_model=compiled, fast_choices=choices,
     )  # fmt: skip
     session.sync()
     times["build_s"] = Clock() - start
@@ -162,6 +176,7 @@ def measure_phases(job: WorkerJob, report: Reporter) -> WorkerResult:
         generate_tokens_per_s = job.generate / seconds
         report.emit("phase", name="generate", seconds=seconds)
 
+    profile = profile_phase(job, session, median, report)
     step = StepStats(
         median_s=median, q1_s=q1, q3_s=q3,
         n_steps_measured=steps_per_block * len(block_times), steps_per_block=steps_per_block,
@@ -171,7 +186,29 @@ def measure_phases(job: WorkerJob, report: Reporter) -> WorkerResult:
         session, times, first_steps_s=first_steps, step=step, eval_s=eval_s,
         eval_batches_measured=eval_batches, eval_iters=eval_iters,
         generate_tokens_per_s=generate_tokens_per_s, throughput=throughput(job, session, median),
+        profile=profile,
     )  # fmt: skip
+
+
+def profile_phase(
+    job: WorkerJob, session: Any, step_s: float, report: Reporter
+) -> dict[str, Any] | None:
+    """Profile a few steady steps op by op, after every timed phase: the cell's regime and
+    the op list ``gpubench predict`` replays (docs/predict.md). A failure costs the cell
+    nothing but its profile."""
+    if not job.profile:
+        return None
+    from gpubench.bench.profile import probe_machine, profile_session
+
+    start = Clock()
+    try:
+        params = probe_machine(job.device)
+        profile = profile_session(session, params=params, steps=1 if step_s > 0.5 else 3)
+    except Exception as error:  # the profiler is optional; the timings above stand
+        print(f"profile skipped: {type(error).__name__}: {error}", file=sys.stderr)
+        return None
+    report.emit("phase", name="profile", seconds=Clock() - start)
+    return profile.to_dict()
 
 
 def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
@@ -223,6 +260,8 @@ def worker_result(session: Any, times: dict[str, float], **measured: Any) -> Wor
         data_s=times["data_s"],
         build_s=times["build_s"],
         compile_s=times.get("compile_s"),
+        tune_s=times.get("tune_s"),
+        fast_choices=times.get("fast_choices"),
         **measured,
     )
 

@@ -39,6 +39,7 @@ def fit_cost_model(phases: Phases, eval_interval: int) -> CostModel:
         + phases.data_s
         + phases.build_s
         + (phases.compile_s or 0.0)
+        + (phases.tune_s or 0.0)
         + first_excess
     )
     return CostModel(

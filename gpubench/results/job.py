@@ -36,6 +36,9 @@ class WorkerJob:
     protocol: str = "lecture"  # full: lecture (with evaluations) or train
     measure_peak: bool = True  # phases: run the matmul probe for MFU
     peak_s: float = 0.5
+    retune: bool = False  # fast/compile: measure the fast variant's choices even on a cache hit
+    fast_choices: dict[str, Any] | None = None  # full: train with the choices its phases made
+    profile: bool = True  # phases: profile a few steady steps op by op (the regime, predict)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "data": self.data.to_dict()}
@@ -60,6 +63,8 @@ class WorkerResult:
     data_s: float
     build_s: float
     compile_s: float | None = None
+    tune_s: float | None = None  # fast/compile: the probe that chose the fast options
+    fast_choices: dict[str, Any] | None = None  # gpubench.core.tuning.FastChoices.to_dict()
     # phases job
     first_steps_s: list[float] = field(default_factory=list)
     step: StepStats | None = None
@@ -68,6 +73,7 @@ class WorkerResult:
     eval_iters: int = 0
     generate_tokens_per_s: float | None = None
     throughput: Throughput | None = None
+    profile: dict[str, Any] | None = None  # OpProfile.to_dict() (gpubench.results.profile)
     # full job
     loop_s: float | None = None
     train_loss: float | None = None
@@ -75,8 +81,12 @@ class WorkerResult:
 
     @property
     def setup_s(self) -> float:
-        """Device init, data, build and compile: everything between startup and the loop."""
-        return self.device_init_s + self.data_s + self.build_s + (self.compile_s or 0.0)
+        """Device init, data, build, tuning and compile: everything between startup and the
+        loop."""
+        return (
+            self.device_init_s + self.data_s + self.build_s
+            + (self.tune_s or 0.0) + (self.compile_s or 0.0)
+        )  # fmt: skip
 
     def phases(self, startup_s: float) -> Phases:
         """The cell's phases, with the startup time the parent measured."""
@@ -86,7 +96,7 @@ class WorkerResult:
             startup_s=startup_s, device_init_s=self.device_init_s, data_s=self.data_s,
             build_s=self.build_s, first_steps_s=list(self.first_steps_s), step=self.step,
             eval_s=self.eval_s, eval_batches_measured=self.eval_batches_measured,
-            eval_iters=self.eval_iters, compile_s=self.compile_s,
+            eval_iters=self.eval_iters, compile_s=self.compile_s, tune_s=self.tune_s,
             generate_tokens_per_s=self.generate_tokens_per_s,
         )  # fmt: skip
 

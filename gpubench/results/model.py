@@ -88,6 +88,7 @@ class Phases:
     eval_iters: int
     compile_s: float | None = None
     generate_tokens_per_s: float | None = None
+    tune_s: float | None = None  # the fast variant's probe (0 on a cache hit); part of F
 
     @property
     def eval_scaled(self) -> bool:
@@ -161,6 +162,8 @@ class CellResult:
     failure: Failure | None = None
     notes: list[str] = field(default_factory=list)
     cost: CostModel | None = None  # fitted terms (costmodel.fit_cost_model); None unmeasured
+    fast_choices: dict[str, Any] | None = None  # the fast variant's measured options
+    profile: dict[str, Any] | None = None  # OpProfile.to_dict(): ops of a profiled step
 
     def run_for(self, iters: int, protocol: str) -> MeasuredRun | None:
         for run in self.runs:
@@ -310,4 +313,6 @@ def _cell_from_dict(data: dict[str, Any]) -> CellResult:
         failure=_build(Failure, data["failure"]) if data.get("failure") else None,
         notes=list(data.get("notes", [])),
         cost=CostModel.from_dict(data["cost"]) if data.get("cost") else None,
+        fast_choices=data.get("fast_choices"),
+        profile=data.get("profile"),
     )

@@ -36,6 +36,7 @@ class SweepOptions:
     threads: tuple[int, ...] = ()  # CPU thread counts; empty: all physical cores
     overrides: dict[str, str] = field(default_factory=dict)  # --set KEY=VALUE
     generate: int = 0  # tokens sampled per cell to time generate(); 0 skips that phase
+    retune: bool = False  # measure the fast variant's choices even where they are cached
     data: DataSource = field(default_factory=lambda: DataSource(label="unknown"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -52,6 +53,7 @@ class SweepOptions:
             "threads": list(self.threads),
             "overrides": dict(self.overrides),
             "generate": self.generate,
+            "retune": self.retune,
             "data": self.data.to_dict(),
         }
 
@@ -74,7 +76,8 @@ class SweepOptions:
             values["budget_s"] = float(values["budget_s"])
         if "generate" in values:
             values["generate"] = int(values["generate"] or 0)
-        if "full" in values:
-            values["full"] = bool(values["full"])
+        for name in ("full", "retune"):
+            if name in values:
+                values[name] = bool(values[name])
         values["data"] = DataSource.from_dict(data.get("data"))
         return cls(**values)
