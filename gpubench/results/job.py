@@ -74,6 +74,8 @@ class WorkerResult:
     generate_tokens_per_s: float | None = None
     throughput: Throughput | None = None
     profile: dict[str, Any] | None = None  # OpProfile.to_dict() (gpubench.results.profile)
+    eval_batch_times_s: list[float] = field(default_factory=list)
+    step_recheck_s: list[float] = field(default_factory=list)
     # full job
     loop_s: float | None = None
     train_loss: float | None = None
@@ -98,6 +100,8 @@ class WorkerResult:
             eval_s=self.eval_s, eval_batches_measured=self.eval_batches_measured,
             eval_iters=self.eval_iters, compile_s=self.compile_s, tune_s=self.tune_s,
             generate_tokens_per_s=self.generate_tokens_per_s,
+            eval_batch_times_s=list(self.eval_batch_times_s),
+            step_recheck_s=list(self.step_recheck_s),
         )  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from gpubench.results.cost_terms import CostModel
+from gpubench.results.cpuload import CpuLoad
 from gpubench.results.sweep_options import SweepOptions
 
 if TYPE_CHECKING:
@@ -89,6 +90,10 @@ class Phases:
     compile_s: float | None = None
     generate_tokens_per_s: float | None = None
     tune_s: float | None = None  # the fast variant's probe (0 on a cache hit); part of F
+    # seconds of each timed evaluation batch pair (one train + one val batch), where recorded
+    eval_batch_times_s: list[float] = field(default_factory=list)
+    # per-step seconds of blocks re-timed at the end of the cell: the run's own drift measure
+    step_recheck_s: list[float] = field(default_factory=list)
 
     @property
     def eval_scaled(self) -> bool:
@@ -163,6 +168,7 @@ class CellResult:
     notes: list[str] = field(default_factory=list)
     cost: CostModel | None = None  # fitted terms (costmodel.fit_cost_model); None unmeasured
     fast_choices: dict[str, Any] | None = None  # the fast variant's measured options
+    cpu_load: CpuLoad | None = None  # other processes on the CPU while the cell ran
     profile: dict[str, Any] | None = None  # OpProfile.to_dict(): ops of a profiled step
 
     def run_for(self, iters: int, protocol: str) -> MeasuredRun | None:
@@ -314,5 +320,6 @@ def _cell_from_dict(data: dict[str, Any]) -> CellResult:
         notes=list(data.get("notes", [])),
         cost=CostModel.from_dict(data["cost"]) if data.get("cost") else None,
         fast_choices=data.get("fast_choices"),
+        cpu_load=_build(CpuLoad, data["cpu_load"]) if data.get("cpu_load") else None,
         profile=data.get("profile"),
     )
