@@ -39,6 +39,7 @@ class WorkerJob:
     retune: bool = False  # fast/compile: measure the fast variant's choices even on a cache hit
     fast_choices: dict[str, Any] | None = None  # full: train with the choices its phases made
     profile: bool = True  # phases: profile a few steady steps op by op (the regime, predict)
+    machine: dict[str, Any] | None = None  # phases: MachineParams the device probe measured
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "data": self.data.to_dict()}

@@ -125,6 +125,7 @@ class Throughput:
     mfu: float | None = None  # against the measured peak
     peak_flops_spec: float | None = None
     peak_flops_spec_source: str | None = None
+    flops_method: str | None = None  # "formula (PaLM B)" | "counted (FlopCounterMode)" | ...
 
 
 @dataclass
