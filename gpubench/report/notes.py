@@ -8,6 +8,7 @@ from __future__ import annotations
 import shlex
 from typing import Any
 
+from gpubench.core.tuning import FastChoices
 from gpubench.report.format import format_bytes, format_count, format_duration
 from gpubench.report.queries import (
     device_label,
@@ -19,7 +20,7 @@ from gpubench.report.queries import (
     verdict_line,
 )
 from gpubench.report.tables import PREDICTION_TARGET
-from gpubench.results.model import RunResults
+from gpubench.results.model import CellResult, RunResults
 
 MATH_SWITCHES = (("tf32", "TF32"), ("autocast", "autocast"), ("compile", "torch.compile"))
 BUSY_LOAD_SHARE = 0.5  # a 1-minute load average above this share of the cores: a busy machine
@@ -69,7 +70,8 @@ def warning_lines(results: RunResults) -> list[str]:
             for run in cell.runs
             if run.prediction_error is not None and abs(run.prediction_error) > PREDICTION_TARGET
         ]
-    lines += _load_warning(results.metadata)
+    if not any(cell.cpu_load is not None for cell in results.cells):
+        lines += _load_warning(results.metadata)  # per-cell loads, where recorded, open the report
     lines += [
         f"{device}: no full run fitted the budget, so all its times are extrapolated"
         for device in devices_without_measured_runs(results)
@@ -90,13 +92,36 @@ def _load_warning(metadata: dict[str, Any]) -> list[str]:
 
 
 def note_lines(results: RunResults) -> list[str]:
-    """The engine's notes on each cell (slow steps, scaled evaluation, failed full runs)."""
-    return [
+    """The engine's notes on each cell (slow steps, scaled evaluation, failed full runs), then
+    the fast variant's measured choices."""
+    lines = [
         f"{cell.key.id}: {note}"
         for cell in results.cells
         for note in cell.notes
         if not note.startswith("noisy")  # already a warning, with its advice
     ]
+    return lines + [line for cell in results.cells for line in fast_choice_lines(cell)]
+
+
+def fast_choice_lines(cell: CellResult) -> list[str]:
+    """What the fast variant chose on this machine and why, with the timings
+    (``FastChoices.describe``, docs/fast-variant.md); the probe's cost is part of F."""
+    if not cell.fast_choices:
+        return []
+    record = cell.fast_choices
+    try:
+        choices = FastChoices.from_dict(record, from_cache=bool(record.get("from_cache")))
+    except (KeyError, TypeError, ValueError) as error:
+        return [f"{cell.key.id}: the fast variant's stored choices cannot be read ({error})"]
+    first, *options = choices.describe()
+    probe = cell.phases.tune_s if cell.phases is not None else None
+    if choices.from_cache:
+        first += "; no probe in this run"
+    elif probe:
+        first += (
+            f"; the probe took {format_duration(probe)} of this cell, counted in its fixed costs F"
+        )
+    return [f"{cell.key.id}: {line}" for line in (first, *options)]
 
 
 def environment_lines(results: RunResults) -> list[str]:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from gpubench.report.busy import LEGEND as BUSY_LEGEND
+from gpubench.report.busy import busy_lines, contended_ids, mark_columns
 from gpubench.report.document import (
     Block,
     Bullets,
@@ -36,6 +38,7 @@ from gpubench.report.document import (
     Paragraph,
     Section,
     Show,
+    Table,
     Tone,
 )
 from gpubench.report.format import format_timestamp
@@ -47,7 +50,9 @@ from gpubench.report.notes import (
     warning_lines,
 )
 from gpubench.report.plot import text_chart
+from gpubench.report.predicted import assumption_lines, check_rows, gpu_checks
 from gpubench.report.queries import (
+    cell_name,
     device_label,
     group_title,
     groups_of,
@@ -60,7 +65,8 @@ from gpubench.report.queries import (
     unreached_models,
     verdict_line,
 )
-from gpubench.report.sentences import summary_sentences
+from gpubench.report.regimes import has_profiles, regime_lines
+from gpubench.report.sentences import overrides_sentences, summary_sentences
 from gpubench.report.tables import (
     iteration_table,
     measured_runs_table,
@@ -78,6 +84,21 @@ PROTOCOL_WORDS = {
     "train": "training steps only, no evaluations",
 }
 PLOT_ALT = "Time to train vs iterations, per device"
+# The GPUs the CPU-only report's pointer to ``gpubench predict`` names: the seed's A800, the
+# T4 of free notebooks, a current datacenter part (all in gpubench.predict.gpus).
+PREDICT_GPUS = "a800-80gb-pcie,t4,h100-sxm5"
+REGIME_INTRO = (
+    "From each cell's op profile (a few steps profiled after the timed phases, on the device "
+    "that ran them): the larger of host overhead (ops × host time per op), memory (bytes ÷ "
+    "measured bandwidth) and compute (FLOPs ÷ measured matmul rate) names the regime "
+    "(docs/predict.md)."
+)
+PREDICTED_CAPTION = (
+    "measured: this run's figures (`~` extrapolated from its measured phases); predicted: the "
+    "op model (docs/predict.md) from the op profile of the CPU cell of the same model, batch "
+    "size and variant, before looking at the GPU — what `gpubench predict` says. Band: "
+    "optimistic to pessimistic assumptions, widened by the model's self-check error."
+)
 
 
 @dataclass(frozen=True)
@@ -101,12 +122,26 @@ SectionBuilder = Callable[[ReportContext], Iterable[Section]]
 # -- the sections ---------------------------------------------------------------------------
 
 
+def busy_machine_section(report: ReportContext) -> list[Section]:
+    """Before anything else: other processes inflated these cells, and the command to rerun."""
+    lines = busy_lines(report.results)
+    if not lines:
+        return []
+    blocks = tuple(Paragraph(line, Tone.WARNING) for line in lines)
+    return [Section("busy-machine", "", blocks, tone=Tone.WARNING)]
+
+
 def summary_section(report: ReportContext) -> list[Section]:
     """The answer first: one sentence per model, the legend, the devices, the plot."""
     results = report.results
     protocol = report.protocol
+    sentences = summary_sentences(results, run_dir=report.run_dir)
+    pointer = predict_pointer(report)
+    if pointer:  # after the sentence that says no GPU was measured, and why
+        at = min(len(sentences), len(overrides_sentences(results)) + 1)
+        sentences = [*sentences[:at], pointer, *sentences[at:]]
     blocks: list[Block] = [
-        Bullets(tuple(summary_sentences(results, run_dir=report.run_dir))),
+        Bullets(tuple(sentences)),
         Paragraph(
             f"{LEGEND} Protocol `{protocol}`: {PROTOCOL_WORDS.get(protocol, protocol)}.",
             Tone.QUIET,
@@ -125,6 +160,42 @@ def summary_section(report: ReportContext) -> list[Section]:
     return [Section("summary", "", tuple(blocks))]
 
 
+def predict_pointer(report: ReportContext) -> str:
+    """A CPU-only run: the command that asks the op model what a GPU would do."""
+    results = report.results
+    if not any(c.phases is not None for c in results.cells) or any(
+        not is_cpu(c.key.device) for c in results.cells
+    ):
+        return ""
+    command = f"gpubench predict {run_folder(results, report.run_dir)} --gpu {PREDICT_GPUS}"
+    if not has_profiles(results):
+        return (
+            "To see what a GPU would do without one, ask the op model (predicted, not "
+            f"measured): `{command} --profile-now` (this run has no op profiles; "
+            "`--profile-now` profiles its cells on this CPU first)."
+        )
+    return (
+        "To see what a GPU would do without one, ask the op model (predicted, not measured) "
+        f"from this run's op profiles: `{command}`."
+    )
+
+
+def _group_tables(
+    report: ReportContext, make: Callable[..., Table], protocol: str
+) -> tuple[Table, ...]:
+    """One table per group, the columns of cells a busy machine inflated marked `!`."""
+    results = report.results
+    busy = contended_ids(results)
+    return tuple(
+        mark_columns(make(results, group, protocol), cells, busy)
+        for group, cells in groups_of(results).items()
+    )
+
+
+def _busy_legend(report: ReportContext) -> tuple[Block, ...]:
+    return (Paragraph(BUSY_LEGEND, Tone.WARNING),) if contended_ids(report.results) else ()
+
+
 def time_to_train_sections(report: ReportContext) -> list[Section]:
     """A table per group for the headline protocol; the other protocols under it (report.md)."""
     results = report.results
@@ -133,14 +204,14 @@ def time_to_train_sections(report: ReportContext) -> list[Section]:
         Section(
             "time-to-train",
             "Time to train",
-            tuple(iteration_table(results, group, protocols[0]) for group in groups_of(results)),
+            (*_group_tables(report, iteration_table, protocols[0]), *_busy_legend(report)),
         )
     ]
     sections += [
         Section(
             f"time-to-train-{other}",
             f"Protocol `{other}`: {PROTOCOL_WORDS.get(other, other)}",
-            tuple(iteration_table(results, group, other) for group in groups_of(results)),
+            _group_tables(report, iteration_table, other),
             level=3,
             show=Show.MARKDOWN,
         )
@@ -151,14 +222,69 @@ def time_to_train_sections(report: ReportContext) -> list[Section]:
 
 def phases_section(report: ReportContext) -> list[Section]:
     """Where the time goes: the phases and cost terms of every device, per group."""
-    results = report.results
     formula = Paragraph(
         "T(n) = F + n·s + E(n)·e: fixed costs F, steady step s, evaluations E(n) of e each "
         f"(protocol `{report.protocol}`).",
         show=Show.MARKDOWN,
     )
-    tables = tuple(phase_table(results, group, report.protocol) for group in groups_of(results))
+    tables = _group_tables(report, phase_table, report.protocol)
     return [Section("phases", "Where the time goes", (formula, *tables))]
+
+
+def regime_section(report: ReportContext) -> list[Section]:
+    """Why, measured: each cell's regime from its op profile (nothing for runs without one)."""
+    lines = regime_lines(report.results)
+    if not lines:
+        return []
+    blocks: tuple[Block, ...] = (
+        Paragraph(REGIME_INTRO, Tone.QUIET, Show.MARKDOWN),
+        Bullets(tuple(lines)),
+    )
+    return [Section("regimes", "Why: each cell's regime, measured", blocks)]
+
+
+def predicted_section(report: ReportContext) -> list[Section]:
+    """Every GPU cell beside what the op model predicted for it from the CPU's op profile."""
+    results = report.results
+    checks = gpu_checks(results)
+    if not checks:
+        return []
+    rows = tuple(
+        row
+        for check in checks
+        for row in check_rows(results, check, cell_name(check.cell, results))
+    )
+    blocks: list[Block] = []
+    if rows:
+        blocks.append(
+            Table(
+                "Op model vs measurement",
+                (
+                    "cell",
+                    "term",
+                    "measured",
+                    "predicted by the model",
+                    "predicted band",
+                    "predicted ÷ measured",
+                ),
+                rows,
+                caption=PREDICTED_CAPTION,
+                terminal_columns=(0, 1, 2, 3, 5),
+            )
+        )
+    predicted = [check.prediction for check in checks if check.prediction is not None]
+    lines = [f"Predicted by the op model: {p.reason}." for p in predicted]
+    lines += [
+        f"{cell_name(check.cell, results)}: not predicted — {check.why_not}."
+        for check in checks
+        if check.prediction is None
+    ]
+    blocks.append(Bullets(tuple(lines)))
+    assumptions = assumption_lines(predicted)
+    if assumptions:
+        blocks.append(Paragraph("The model's assumptions:", Tone.QUIET, Show.MARKDOWN))
+        blocks.append(Bullets(tuple(assumptions), Show.MARKDOWN))
+    return [Section("predicted", "GPU cells: measured vs predicted by the op model", tuple(blocks))]
 
 
 def measured_runs_section(report: ReportContext) -> list[Section]:
@@ -198,9 +324,12 @@ def command_section(report: ReportContext) -> list[Section]:
 
 
 SECTIONS: tuple[SectionBuilder, ...] = (
+    busy_machine_section,
     summary_section,
     time_to_train_sections,
     phases_section,
+    regime_section,
+    predicted_section,
     measured_runs_section,
     throughput_section,
     failures_section,
