@@ -9,46 +9,66 @@ assumptions are in docs/design.md ("Cost model").
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from gpubench.results.cost_terms import MIN_RELATIVE_RANGE, CostModel, evaluation_count
+from gpubench.results.cost_terms import CostModel, evaluation_count
+from gpubench.results.crossing import find_crossing
 from gpubench.results.model import (
     BatchCrossover,
     CellResult,
     Crossover,
     Estimate,
+    MeasuredRun,
     Phases,
     RunResults,
+)
+from gpubench.results.ranges import (
+    RangeEvidence,
+    drift_fields,
+    eval_fields,
+    fixed_fields,
+    fresh_process_cost,
+    mean_step,
+    run_evidence,
+    step_fields,
 )
 from gpubench.results.sweep_options import PROTOCOLS
 
 __all__ = [
-    "MIN_RELATIVE_RANGE", "PROTOCOLS", "CostModel", "batch_crossover_for", "cell_cost_model",
+    "PROTOCOLS", "CostModel", "baselines_for", "batch_crossover_for", "cell_cost_model",
     "crossover_for", "derive_results", "estimate_cell", "evaluation_count", "find_crossover",
     "fit_cost_model", "plan_full_runs",
 ]  # fmt: skip
 
 
-def fit_cost_model(phases: Phases, eval_interval: int) -> CostModel:
-    """Turn measured phases into the cost model's terms."""
-    step = phases.step
-    first_excess = sum(max(0.0, t - step.median_s) for t in phases.first_steps_s)
+def fit_cost_model(
+    phases: Phases, eval_interval: int, evidence: RangeEvidence | None = None
+) -> CostModel:
+    """Turn measured phases into the cost model's terms and the spread of each.
+
+    ``evidence``: what other workers of the run measured (full runs, startups); without it
+    the ranges rest on this cell's own phases.
+    """
+    step_s = mean_step(phases)
+    first_excess = sum(max(0.0, t - step_s) for t in phases.first_steps_s)
     fixed = (
-        phases.startup_s
-        + phases.device_init_s
-        + phases.data_s
-        + phases.build_s
+        fresh_process_cost(phases)
         + (phases.compile_s or 0.0)
         + (phases.tune_s or 0.0)
         + first_excess
     )
+    evidence = evidence or RangeEvidence()
     return CostModel(
         fixed_s=fixed,
-        step_s=step.median_s,
-        step_low_s=step.q1_s,
-        step_high_s=step.q3_s,
+        step_s=step_s,
+        step_low_s=phases.step.q1_s,
+        step_high_s=phases.step.q3_s,
         eval_s=phases.eval_s,
         eval_interval=eval_interval,
+        **fixed_fields(evidence),
+        **step_fields(phases),
+        **eval_fields(phases, step_s),
+        **drift_fields(phases, step_s, evidence),
     )
 
 
@@ -61,79 +81,151 @@ def cell_cost_model(cell: CellResult) -> CostModel | None:
     return fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
 
 
-def estimate_cell(cell: CellResult, iters: int, protocol: str) -> Estimate | None:
-    """Measured when a full run of ``iters`` exists, otherwise extrapolated with a range."""
+def estimate_cell(
+    cell: CellResult, iters: int, protocol: str, checked: CostModel | None = None
+) -> Estimate | None:
+    """Measured when a full run of ``iters`` exists, otherwise extrapolated with a range.
+
+    ``checked``: for a measured count, the model fitted without that run (its prediction
+    and range are what the run checks); the cell's own model where none is given.
+    """
     model = cell_cost_model(cell)
     if model is None:
         return None
-    predicted = model.predict(iters, protocol)
     run = cell.run_for(iters, protocol)
-    if run is not None:
-        return Estimate(iters, protocol, run.seconds, run.seconds, run.seconds, True, predicted)
+    model = checked if run is not None and checked is not None else model
+    predicted = model.predict(iters, protocol)
     low, high = model.predict_range(iters, protocol)
-    return Estimate(iters, protocol, predicted, low, high, False, predicted)
+    dominant = model.dominant_term(iters, protocol)
+    if run is not None:
+        return Estimate(
+            iters, protocol, run.seconds, run.seconds, run.seconds, True, predicted,
+            low, high, dominant,
+        )  # fmt: skip
+    return Estimate(iters, protocol, predicted, low, high, False, predicted, low, high, dominant)
 
 
 def find_crossover(
     baseline: CostModel, device: CostModel, protocol: str
 ) -> tuple[str, float | None, float, float]:
-    """Where ``device`` becomes cheaper than ``baseline``.
+    """Where ``device`` becomes cheaper than ``baseline``, on the exact T(n) of both.
 
-    Returns (kind, iterations, step_ratio, fixed_gap_s): kind is ``from-first`` when the
-    device is cheaper on both terms, ``at`` with n* = (A_dev - A_base) / (c_base - c_dev)
-    (A: constant cost, c: per-step cost), or ``never`` when its per-step cost is not lower.
+    Returns (kind, iterations, step_ratio, fixed_gap_s): kind ``from-first`` (cheaper from
+    n = 1 on), ``at`` (cheaper from ``iterations`` on), ``until`` (cheaper up to
+    ``iterations``, dearer after) or ``never``; step_ratio is the baseline's per-step cost
+    over the device's (evaluations included), fixed_gap_s the device's constant cost minus
+    the baseline's.
     """
     base_step, dev_step = baseline.per_step_s(protocol), device.per_step_s(protocol)
     gap = device.constant_s(protocol) - baseline.constant_s(protocol)
     ratio = base_step / dev_step if dev_step > 0 else math.inf
-    if dev_step >= base_step:
-        if gap < 0 and dev_step == base_step:
-            return "from-first", None, ratio, gap
-        return "never", None, ratio, gap
-    if gap <= 0:
-        return "from-first", None, ratio, gap
-    return "at", gap / (base_step - dev_step), ratio, gap
+    crossing = find_crossing(baseline, device, protocol)
+    iters = float(crossing.iters) if crossing.iters is not None else None
+    return crossing.kind, iters, ratio, gap
 
 
-LAUNCH_BOUND_TOKENS = 16_384  # below this many tokens per step, kernel launches dominate
+def _regime_text(cell: CellResult, label: str) -> str:
+    """The cell's measured regime from its op profile ("" without a usable profile)."""
+    if not cell.profile or cell.cost is None:
+        return ""
+    from gpubench.results.profile import OpProfile, classify_regime
+
+    try:
+        profile = OpProfile.from_dict(cell.profile)
+        return classify_regime(profile, label=label, step_s=cell.cost.step_s).reason
+    except (ValueError, KeyError, TypeError):
+        return ""
 
 
-def describe_never(ratio: float, tokens_per_step: int) -> str:
-    """Why the device never catches up: its per-step cost is not lower."""
-    if ratio <= 0:
-        return "its per-step cost is not lower"
-    slower = f"per step it is {1 / ratio:.1f}× slower"
-    if tokens_per_step < LAUNCH_BOUND_TOKENS:
-        return f"{slower}: launch-bound at {tokens_per_step:,} tokens per step"
-    return f"{slower} at {tokens_per_step:,} tokens per step"
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.3g} ms"
 
 
-def crossover_for(base_cell: CellResult, device_cell: CellResult, protocol: str) -> Crossover:
-    """The crossover record of one accelerator cell against its CPU cell."""
+def crossover_reason(
+    kind: str,
+    iters: float | None,
+    base: CellResult,
+    device: CellResult,
+    base_label: str,
+    protocol: str,
+) -> str:
+    """One sentence in measured figures: fixed costs, per-step costs, and where a profile was
+    recorded, each cell's regime (overhead-, memory- or compute-bound)."""
+    assert base.cost is not None and device.cost is not None
+    base_step, dev_step = base.cost.per_step_s(protocol), device.cost.per_step_s(protocol)
+    gap = device.cost.constant_s(protocol) - base.cost.constant_s(protocol)
+    steps = f"{_ms(dev_step)} on {device.key.device} vs {_ms(base_step)} on {base_label}"
+    steps += " per step" + (" with evaluations" if protocol == "lecture" else "")
+    fixed = f"{abs(gap):.2f} s {'behind' if gap > 0 else 'ahead'} in fixed costs"
+    if kind == "from-first":
+        text = f"cheaper on both terms: {steps}, {fixed}"
+    elif kind == "at":
+        text = f"starts {fixed} and gains {_ms(base_step - dev_step)} per step ({steps})"
+    elif kind == "until":
+        text = (
+            f"starts {fixed} but loses {_ms(dev_step - base_step)} per step ({steps}), "
+            f"so {base_label} catches up after {iters:,.0f} iterations"
+        )
+    else:
+        slower = dev_step / base_step if base_step > 0 else math.inf
+        text = f"per step it is {slower:.2g}× slower ({steps}) and {fixed}"
+    tokens = int(device.config.get("batch_size", 0)) * int(device.config.get("block_size", 0))
+    regimes = [r for c in (device, base) if (r := _regime_text(c, c.key.device))]
+    if regimes:
+        return f"{text}; " + "; ".join(regimes)
+    return f"{text}, at {tokens:,} tokens per step" if tokens else text
+
+
+def crossover_for(
+    base_cell: CellResult, device_cell: CellResult, protocol: str, base_label: str = ""
+) -> Crossover:
+    """The crossover record of one accelerator cell against its baseline CPU cell."""
     key = device_cell.key
+    base_label = base_label or base_cell.key.device
     base_model, dev_model = cell_cost_model(base_cell), cell_cost_model(device_cell)
     if base_model is None or dev_model is None:
         failed = base_cell if base_model is None else device_cell
         return Crossover(
-            key.model, key.batch_size, key.variant, protocol, key.device, base_cell.key.device,
+            key.model, key.batch_size, key.variant, protocol, key.device, base_label,
             "unknown", None, None, None, f"{failed.key.device} was not measured ({failed.status})",
+            base_cell.key.id,
         )  # fmt: skip
     kind, iters, ratio, gap = find_crossover(base_model, dev_model, protocol)
-    tokens = int(device_cell.config["batch_size"]) * int(device_cell.config["block_size"])
-    if kind == "from-first":
-        reason = f"cheaper per step ({ratio:.1f}×) and in fixed costs ({-gap:+.2f} s)"
-    elif kind == "at":
-        reason = (
-            f"starts {gap:.2f} s behind (fixed costs) and gains "
-            f"{(base_model.per_step_s(protocol) - dev_model.per_step_s(protocol)) * 1e3:.3g} ms "
-            "per step"
-        )
-    else:
-        reason = describe_never(ratio, tokens)
+    if base_cell.cost is None or device_cell.cost is None:  # terms not stored yet
+        base_cell.cost, device_cell.cost = base_model, dev_model
+    reason = crossover_reason(kind, iters, base_cell, device_cell, base_label, protocol)
     return Crossover(
-        key.model, key.batch_size, key.variant, protocol, key.device, base_cell.key.device,
-        kind, iters, ratio, gap, reason,
+        key.model, key.batch_size, key.variant, protocol, key.device, base_label,
+        kind, iters, ratio, gap, reason, base_cell.key.id,
     )  # fmt: skip
+
+
+def baselines_for(results: RunResults, protocol: str) -> dict[tuple[str, int, str], CellResult]:
+    """Per group, the CPU cell with the lowest per-step cost for ``protocol`` (with
+    ``--threads 1,2`` the faster thread count); a group without a measured CPU cell falls
+    back to its first CPU cell, so its crossover says what is missing."""
+    found: dict[tuple[str, int, str], CellResult] = {}
+    for cell in results.cells:
+        if cell.key.device != "cpu":
+            continue
+        best = found.get(cell.key.group)
+        if best is None or _per_step(cell, protocol) < _per_step(best, protocol):
+            found[cell.key.group] = cell
+    return found
+
+
+def _per_step(cell: CellResult, protocol: str) -> float:
+    model = cell_cost_model(cell)
+    return model.per_step_s(protocol) if model is not None else math.inf
+
+
+def baseline_label(results: RunResults, cell: CellResult) -> str:
+    """ "cpu", or "cpu (2 threads)" when the run measured several thread counts."""
+    threads = {c.key.threads for c in results.cells if c.key.device == "cpu"}
+    if cell.key.threads and len(threads) > 1:
+        plural = "thread" if cell.key.threads == 1 else "threads"
+        return f"{cell.key.device} ({cell.key.threads} {plural})"
+    return cell.key.device
 
 
 def batch_crossover_for(
@@ -194,40 +286,74 @@ def plan_full_runs(
     return chosen
 
 
+def _loop_predictions(results: RunResults) -> dict[str, Callable[[int, str], float]]:
+    """Per cell id: the loop time its phases predict (T(n) less what a fresh worker pays
+    before its loop), the reference its full runs are checked against."""
+    found: dict[str, Callable[[int, str], float]] = {}
+    for cell in results.cells:
+        if cell.phases is None:
+            continue
+        center = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+        found[cell.key.id] = _loop_of(center, fresh_process_cost(cell.phases))
+    return found
+
+
+def _loop_of(model: CostModel, fresh_s: float) -> Callable[[int, str], float]:
+    return lambda iters, protocol: model.predict(iters, protocol) - fresh_s
+
+
+def _fit_with_evidence(
+    results: RunResults,
+    cell: CellResult,
+    loops: dict[str, Callable[[int, str], float]],
+    exclude: MeasuredRun | None = None,
+) -> CostModel:
+    assert cell.phases is not None
+    evidence = run_evidence(results, cell, loops, exclude=exclude)
+    return fit_cost_model(cell.phases, int(cell.config["eval_interval"]), evidence)
+
+
 def derive_results(results: RunResults, iters: Sequence[int] | None = None) -> None:
     """Fill each cell's cost terms, estimates per cell and protocol, and the crossovers of each
-    accelerator against the CPU (the first CPU cell of a group, i.e. the first thread count, is
-    the baseline). ``iters``: the counts to estimate (default: the run's settings)."""
+    accelerator against the group's fastest CPU cell for that protocol. A measured count's
+    prediction and range come from a model fitted without that run, so the run checks them.
+    ``iters``: the counts to estimate (default: the run's settings)."""
     iters = list(results.settings.iters if iters is None else iters)
+    loops = _loop_predictions(results)
     for cell in results.cells:
-        cell.cost = (
-            fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
-            if cell.phases is not None
-            else None
-        )
+        cell.cost = _fit_with_evidence(results, cell, loops) if cell.phases is not None else None
     results.estimates = {}
     for cell in results.cells:
-        found = [
-            e for protocol in PROTOCOLS for n in iters if (e := estimate_cell(cell, n, protocol))
-        ]
+        found = []
+        for protocol in PROTOCOLS:
+            for n in iters:
+                run = cell.run_for(n, protocol)
+                checked = (
+                    _fit_with_evidence(results, cell, loops, exclude=run)
+                    if run is not None and cell.phases is not None
+                    else None
+                )
+                if (estimate := estimate_cell(cell, n, protocol, checked)) is not None:
+                    found.append(estimate)
         if found:
             results.estimates[cell.key.id] = found
-    baselines: dict[tuple[str, int, str], CellResult] = {}
-    for cell in results.cells:
-        if cell.key.device == "cpu":
-            baselines.setdefault(cell.key.group, cell)
     results.crossovers, results.batch_crossovers = [], []
-    pairs: dict[tuple[str, str, str], list[tuple[CellResult, CellResult]]] = {}
-    for cell in results.cells:
-        if cell.key.device == "cpu" or cell.key.group not in baselines:
+    for protocol in PROTOCOLS:
+        baselines = baselines_for(results, protocol)
+        pairs: dict[tuple[str, str, str], list[tuple[CellResult, CellResult]]] = {}
+        for cell in results.cells:
+            if cell.key.device == "cpu" or cell.key.group not in baselines:
+                continue
+            base = baselines[cell.key.group]
+            label = baseline_label(results, base)
+            results.crossovers.append(crossover_for(base, cell, protocol, label))
+            pairs.setdefault((cell.key.model, cell.key.variant, cell.key.device), []).append(
+                (base, cell)
+            )
+        if protocol != (results.settings.protocol or "lecture"):
             continue
-        base = baselines[cell.key.group]
-        results.crossovers += [crossover_for(base, cell, protocol) for protocol in PROTOCOLS]
-        pairs.setdefault((cell.key.model, cell.key.variant, cell.key.device), []).append(
-            (base, cell)
-        )
-    for group_pairs in pairs.values():
-        if len(group_pairs) > 1:
-            found_batch = batch_crossover_for(group_pairs, results.settings.protocol)
-            if found_batch is not None:
-                results.batch_crossovers.append(found_batch)
+        for group_pairs in pairs.values():
+            if len(group_pairs) > 1:
+                found_batch = batch_crossover_for(group_pairs, protocol)
+                if found_batch is not None:
+                    results.batch_crossovers.append(found_batch)

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gpubench.results.costmodel import derive_results, fit_cost_model
+from gpubench.results.costmodel import derive_results
 from gpubench.results.model import SCHEMA, RunResults
 
 RESULTS_FILE = "results.json"
@@ -43,15 +43,13 @@ def save_results(results: RunResults, run_dir: Path) -> Path:
 def upgrade(results: RunResults) -> RunResults:
     """Bring a record read from an older schema up to the current one, in place.
 
-    /1 -> /2: fit each measured cell's cost terms; a /1 run stopped before its estimates
-    were derived gets them derived now. Stored estimates and crossovers are kept as written.
+    /1 -> /2: fit each measured cell's cost terms and derive its estimates and crossovers
+    again from the raw phases and runs (a /1 range was a fixed floor, its crossover a
+    straight line; docs/design.md, "Cost model").
     """
     if results.schema == SCHEMA:
         return results
-    for cell in results.cells:
-        if cell.cost is None and cell.phases is not None:
-            cell.cost = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
-    if not results.estimates and any(cell.cost for cell in results.cells):
+    if any(cell.phases is not None for cell in results.cells):
         derive_results(results)
     results.schema = SCHEMA
     return results

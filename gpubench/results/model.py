@@ -190,6 +190,9 @@ class Estimate:
     high_s: float
     measured: bool
     predicted_s: float  # the cost model's value (equals ``seconds`` when extrapolated)
+    predicted_low_s: float | None = None  # the prediction's range (for a measured count:
+    predicted_high_s: float | None = None  # fitted without that run, which checks it)
+    dominant: str | None = None  # the range term that reaches furthest (cost_terms names)
 
 
 @dataclass
@@ -202,11 +205,12 @@ class Crossover:
     protocol: str
     device: str
     baseline: str
-    kind: str  # from-first | at | never | unknown
-    iters: float | None  # the crossover iteration count when kind == "at"
+    kind: str  # from-first | at | until | never | unknown
+    iters: float | None  # at: first count it stays cheaper from; until: last count it wins
     step_ratio: float | None  # baseline per-step cost / device per-step cost (>1: device faster)
     fixed_gap_s: float | None  # device fixed cost - baseline fixed cost
     reason: str
+    baseline_cell: str | None = None  # the baseline's cell id (the fastest CPU cell)
 
 
 @dataclass

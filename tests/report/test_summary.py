@@ -62,7 +62,7 @@ def test_gpu_wins_only_from_n_star_with_why() -> None:
 def test_gpu_never_wins_with_the_reason() -> None:
     bigram = summary_sentences(load_fixture("interrupted"))[0]
     assert "the GPU (cuda:0) never wins against cpu" in bigram
-    assert "per step it is 2.2× slower: launch-bound at 256 tokens per step" in bigram
+    assert "per step it is 2.2× slower" in bigram and "at 256 tokens per step" in bigram
 
 
 def test_two_gpus_are_named_each_in_the_models_sentence() -> None:
