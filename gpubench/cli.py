@@ -205,19 +205,24 @@ def train(
     ] = 300,
 ) -> None:
     """Train one model on one device, the lecture script as a command."""
-    from gpubench.commands.train import run_train_command
+    from gpubench.commands.train import TrainInterrupted, run_train_command
+    from gpubench.interrupts import sigterm_as_interrupt
 
     try:
-        run_train_command(
-            model=model,
-            device=device,
-            iters=iters,
-            batch_size=batch_size,
-            overrides=overrides or [],
-            data=data,
-            variant=variant.value,
-            generate=generate,
-        )
+        with sigterm_as_interrupt():
+            run_train_command(
+                model=model,
+                device=device,
+                iters=iters,
+                batch_size=batch_size,
+                overrides=overrides or [],
+                data=data,
+                variant=variant.value,
+                generate=generate,
+            )
+    except TrainInterrupted as error:
+        stderr.print(f"[bold yellow]{error}[/]")
+        raise typer.Exit(error.exit_code) from None
     except GpubenchError as error:
         fail(error)
 
@@ -333,19 +338,22 @@ def run(
                 )
             )
 
+    from gpubench.interrupts import sigterm_as_interrupt
+
     try:
         options = parse_sweep_options(
             models=models, devices=devices, iters=iters, batch_sizes=batch_sizes,
             protocol=protocol.value, variants=variant, budget_s=budget, full=full,
             threads=threads, overrides=overrides, generate=generate, retune=retune,
         )  # fmt: skip
-        code = run_sweep_command(
-            options=options, data=data, out=out, name=name, resume=resume,
-            json_output=json_output, argv=sys.argv[1:],
-        )  # fmt: skip
+        with sigterm_as_interrupt():  # SIGTERM saves like Ctrl-C, and exits 143
+            code = run_sweep_command(
+                options=options, data=data, out=out, name=name, resume=resume,
+                json_output=json_output, argv=sys.argv[1:],
+            )  # fmt: skip
     except SweepInterrupted as error:
         stderr.print(f"[bold yellow]{error}[/]")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(error.exit_code) from None
     except GpubenchError as error:
         fail(error)
     raise typer.Exit(code)
@@ -432,9 +440,11 @@ def main() -> None:
         code = app(standalone_mode=False)
     except typer.Exit as exit_:
         code = exit_.exit_code
-    except (KeyboardInterrupt, typer.Abort):
+    except (KeyboardInterrupt, typer.Abort) as stop:
+        from gpubench.interrupts import exit_code
+
         stderr.print("interrupted")
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(exit_code(stop))
     except Exception as error:
         if not _is_usage_error(error):
             raise

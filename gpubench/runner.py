@@ -303,9 +303,10 @@ def run_worker(
     python: str | None = None,
     on_event: EventHandler | None = None,
     parse_line: LineParser = parse_json_line,
+    env: dict[str, str] | None = None,
 ) -> WorkerOutcome:
-    """Start a worker and wait for it."""
+    """Start a worker and wait for it; ``env`` adds to the parent's environment."""
     worker = WorkerProcess(
-        module, args, timeout=timeout, stdin=stdin, python=python, parse_line=parse_line
+        module, args, timeout=timeout, stdin=stdin, python=python, env=env, parse_line=parse_line
     )
     return worker.wait(on_event)

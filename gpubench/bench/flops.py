@@ -65,6 +65,49 @@ def flops_per_step(config: Mapping[str, Any], n_params: int) -> float:
     return tokens * per_token
 
 
+FORMULA = "formula (PaLM B)"
+COUNTED = "counted (FlopCounterMode)"
+NO_MATMULS = "counted (FlopCounterMode): no matmuls, MFU does not apply"
+NOT_COUNTED = "not counted (FlopCounterMode failed)"
+GPT_KEYS = ("n_layer", "n_head", "n_embd", "block_size")
+
+
+def model_flops_per_step(session: Any, config: Mapping[str, Any]) -> tuple[float | None, str]:
+    """Model FLOPs of one training step and how they were obtained.
+
+    A config with the lecture GPT's shape keys gets PaLM's formula (the MFU convention);
+    anything else (the bigrams, a user's model) is counted op by op with torch's
+    FlopCounterMode on one forward and backward, which sees every matmul, attention included.
+    A model without a single matmul has no model FLOPs in that sense: (None, NO_MATMULS).
+    """
+    if all(key in config for key in GPT_KEYS):
+        from gpubench.core.models import count_parameters
+
+        return flops_per_step(config, count_parameters(session.model)), FORMULA
+    try:
+        counted = count_step_flops(session)
+    except Exception:  # an op the counter cannot follow: no figure, said so
+        return None, NOT_COUNTED
+    return (counted, COUNTED) if counted > 0 else (None, NO_MATMULS)
+
+
+def count_step_flops(session: Any) -> float:
+    """FLOPs torch's FlopCounterMode sees in one forward and backward of ``session``'s model
+    (the weights are left as they were: no optimizer step)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from gpubench.core.data import get_batch
+
+    data = session.dataset.train
+    xb, yb = get_batch(data, session.batch_size, session.block_size, session.device)
+    counter = FlopCounterMode(display=False)
+    with counter, session.autocast():
+        _, loss = session.model(xb, yb)
+        loss.backward()
+    session.optimizer.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
 def mfu(achieved: float, peak: float) -> float:
     """Model FLOPs utilisation: achieved model FLOP/s as a fraction of a peak FLOP/s."""
     if not peak > 0 or not math.isfinite(peak):

@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from gpubench.core.models import count_parameters
@@ -27,6 +28,11 @@ FIRST_STEPS = 3  # first steps timed one by one (lazy init, allocator, compile)
 MIN_BLOCK_S = 0.1  # a timed block lasts at least this long where the budget allows
 TARGET_BLOCKS = 10
 MIN_BLOCKS = 3
+RECHECK_BLOCKS = 3  # blocks re-timed at the end of the cell (at least 1): the run's drift
+STEP_SHARE = 0.6  # of the time left after the first steps and the reserves
+PROFILE_FIXED_S = 0.5  # the profiler's own start and stop, whatever the model
+PROFILE_STEP_FACTOR = 6.0  # a profiled step costs about this many plain steps
+MACHINE_PROBE_S = 3.0  # probe_machine, when the engine's device probe did not run it
 
 
 class Reporter:
@@ -38,6 +44,49 @@ class Reporter:
     def emit(self, event: str, **fields: Any) -> None:
         self.stream.write(json.dumps({"event": event, **fields}) + "\n")
         self.stream.flush()
+
+
+class Timer:
+    """Clock reads that time device work: every read waits for the device first.
+
+    On CUDA the host runs ahead of the GPU, so a clock read without a sync times the queueing,
+    not the work. Tests inject ``sync`` and ``clock`` and check the order of the calls.
+    """
+
+    def __init__(self, sync: Callable[[], None], clock: Callable[[], float] = Clock):
+        self.sync = sync
+        self.clock = clock
+
+    def now(self) -> float:
+        self.sync()
+        return self.clock()
+
+    def time(self, fn: Callable[[], Any]) -> tuple[Any, float]:
+        start = self.now()
+        value = fn()
+        return value, self.now() - start
+
+
+class Deadline:
+    """The worker's share of the budget, counted from the process's start (interpreter and
+    ``import torch`` included), so startup and every phase spend the same seconds."""
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self.clock = clock
+        self.end = clock() + seconds
+
+    def left(self) -> float:
+        return self.end - self.clock()
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (0 where psutil cannot tell)."""
+    try:
+        import psutil
+
+        return max(0.0, time.time() - psutil.Process().create_time())
+    except Exception:
+        return 0.0
 
 
 def quartiles(values: list[float]) -> tuple[float, float, float]:
@@ -54,14 +103,6 @@ def plan_blocks(step_estimate_s: float, budget_s: float) -> tuple[int, int]:
     block_s = steps_per_block * step_estimate_s
     blocks = int(budget_s // block_s) if block_s > 0 else TARGET_BLOCKS
     return steps_per_block, max(MIN_BLOCKS, min(TARGET_BLOCKS, blocks))
-
-
-def _timed(session: Any, fn: Any) -> tuple[Any, float]:
-    session.sync()
-    start = Clock()
-    value = fn()
-    session.sync()
-    return value, Clock() - start
 
 
 def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, Any]]:
@@ -122,88 +163,161 @@ def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, Any]]:
 
 
 def measure_phases(job: WorkerJob, report: Reporter) -> WorkerResult:
-    """Measure every phase of one cell within the job's time budget (seconds)."""
-    started = Clock()
-    budget = job.budget_s
+    """Measure every phase of one cell within the job's budget, counted from process start."""
+    deadline = Deadline(job.budget_s - process_age_s())
     session, times = _setup(job, report)
+    timer = Timer(session.sync)
+    measured = measure_session(job, session, report, timer=timer, deadline=deadline)
+    return worker_result(session, times, **measured)
 
+
+def profile_reserve_s(job: WorkerJob, step_s: float) -> float:
+    """Seconds to keep for the profile phase (0 without one)."""
+    if not job.profile:
+        return 0.0
+    probe = 0.0 if job.machine else MACHINE_PROBE_S
+    return PROFILE_FIXED_S + probe + PROFILE_STEP_FACTOR * step_s * _profile_steps(step_s)
+
+
+def _profile_steps(step_s: float) -> int:
+    return 1 if step_s > 0.5 else 3
+
+
+def measure_session(
+    job: WorkerJob, session: Any, report: Reporter, *, timer: Timer, deadline: Deadline
+) -> dict[str, Any]:
+    """First steps, steady blocks, evaluation pairs, generate, profile, the step re-check and
+    the FLOP count, all within ``deadline`` (each keeps its minimum: three blocks, one
+    evaluation pair, one re-check block). Every clock read that times work syncs first."""
     first_steps = []
     for index in range(FIRST_STEPS):
-        _, seconds = _timed(session, session.step)
+        _, seconds = timer.time(session.step)
         first_steps.append(seconds)
         report.emit("progress", phase="first_steps", done=index + 1, total=FIRST_STEPS)
         # A step that eats a large share of the budget: two first steps are enough.
-        if index >= 1 and seconds * 6 > budget:
+        if index >= 1 and seconds * 6 > deadline.left():
             break
     report.emit("phase", name="first_steps", seconds=sum(first_steps))
 
     step_guess = min(first_steps)
-    spent = Clock() - started
-    # Budget split: the steady step matters most, the evaluation next.
-    step_budget = max(0.0, (budget - spent) * 0.6)
+    steps_per_block, _ = plan_blocks(step_guess, 0.0)
+    # Kept for what comes after the steady blocks: profile, re-check, one evaluation pair.
+    reserve = (
+        profile_reserve_s(job, step_guess)
+        + steps_per_block * step_guess
+        + 2 * step_guess
+        + (2.0 / 3.0) * step_guess
+    )
+    step_budget = max(0.0, (deadline.left() - reserve) * STEP_SHARE)
     warmup = 0
     while len(first_steps) + warmup < WARMUP_STEPS and (warmup + 1) * step_guess < step_budget / 4:
         session.step()
         warmup += 1
     steps_per_block, blocks = plan_blocks(step_guess, step_budget)
-    block_times = []
-    for index in range(blocks):
-        session.sync()
-        start = Clock()
-        for _ in range(steps_per_block):
-            session.step()
-        session.sync()
-        block_times.append(Clock() - start)
-        report.emit("progress", phase="step", done=index + 1, total=blocks)
-        if index + 1 >= MIN_BLOCKS and Clock() - started > budget * 0.8:
-            break
+    steps_end = deadline.left() - step_budget
+    block_times = time_blocks(session, timer, steps_per_block, blocks, report, deadline, steps_end)
     per_step = [t / steps_per_block for t in block_times]
     q1, median, q3 = quartiles(per_step)
     report.emit("phase", name="step", seconds=sum(block_times))
 
     eval_iters = int(job.config["eval_iters"])
-    remaining = max(0.0, budget - (Clock() - started))
-    forward_guess = median / 3  # a forward pass is about a third of a training step
-    affordable = int(remaining * 0.8 / max(2 * forward_guess, 1e-9))
-    eval_batches = max(1, min(eval_iters, affordable))
-    _, eval_measured = _timed(session, lambda: session.estimate_loss(eval_batches))
-    eval_s = eval_measured * eval_iters / eval_batches
-    report.emit("phase", name="eval", seconds=eval_measured)
+    keep = profile_reserve_s(job, median) + steps_per_block * median
+    pairs = time_eval_pairs(session, timer, eval_iters, deadline, keep)
+    eval_s = statistics.fmean(pairs) * eval_iters
+    report.emit("phase", name="eval", seconds=sum(pairs))
 
     generate_tokens_per_s = None
     if job.generate:  # optional: sampling speed, one token per forward pass
-        _, seconds = _timed(session, lambda: session.sample(job.generate))
+        _, seconds = timer.time(lambda: session.sample(job.generate))
         generate_tokens_per_s = job.generate / seconds
         report.emit("phase", name="generate", seconds=seconds)
 
     profile = profile_phase(job, session, median, report)
+    recheck = recheck_step(session, timer, steps_per_block, deadline, report)
     step = StepStats(
         median_s=median, q1_s=q1, q3_s=q3,
         n_steps_measured=steps_per_block * len(block_times), steps_per_block=steps_per_block,
         warmup_steps=len(first_steps) + warmup, block_times_s=block_times,
     )  # fmt: skip
-    return worker_result(
-        session, times, first_steps_s=first_steps, step=step, eval_s=eval_s,
-        eval_batches_measured=eval_batches, eval_iters=eval_iters,
+    return dict(
+        first_steps_s=first_steps, step=step, eval_s=eval_s,
+        eval_batches_measured=len(pairs), eval_iters=eval_iters,
+        eval_batch_times_s=pairs, step_recheck_s=recheck,
         generate_tokens_per_s=generate_tokens_per_s, throughput=throughput(job, session, median),
         profile=profile,
     )  # fmt: skip
+
+
+def time_blocks(
+    session: Any, timer: Timer, steps_per_block: int, blocks: int, report: Reporter,
+    deadline: Deadline, stop_at_left_s: float,
+) -> list[float]:  # fmt: skip
+    """Seconds of each block of ``steps_per_block`` steps, one sync per block; at least
+    MIN_BLOCKS, then stop once only ``stop_at_left_s`` of the deadline is left."""
+    block_times = []
+    for index in range(blocks):
+        start = timer.now()
+        for _ in range(steps_per_block):
+            session.step()
+        block_times.append(timer.now() - start)
+        report.emit("progress", phase="step", done=index + 1, total=blocks)
+        if index + 1 >= MIN_BLOCKS and deadline.left() < stop_at_left_s:
+            break
+    return block_times
+
+
+def time_eval_pairs(
+    session: Any, timer: Timer, eval_iters: int, deadline: Deadline, keep_s: float
+) -> list[float]:
+    """Seconds of each evaluation batch pair (one train and one val batch, each loss read as
+    estimate_loss reads it), one sync per pair: at least one pair, at most ``eval_iters``,
+    stopping while ``keep_s`` of the deadline is still left for what follows."""
+    pairs: list[float] = []
+    with session.evaluating():
+        for _ in range(eval_iters):
+            start = timer.now()
+            session.eval_batch_loss("train").item()
+            session.eval_batch_loss("val").item()
+            pairs.append(timer.now() - start)
+            if deadline.left() - statistics.fmean(pairs) < keep_s:
+                break
+    return pairs
+
+
+def recheck_step(
+    session: Any, timer: Timer, steps_per_block: int, deadline: Deadline, report: Reporter
+) -> list[float]:
+    """Per-step seconds of 1-3 blocks re-timed at the very end of the cell, after evaluation
+    and profile: the same step, later, is the run's own measure of drift."""
+    per_step: list[float] = []
+    for _ in range(RECHECK_BLOCKS):
+        start = timer.now()
+        for _ in range(steps_per_block):
+            session.step()
+        seconds = timer.now() - start
+        per_step.append(seconds / steps_per_block)
+        if deadline.left() < seconds:
+            break
+    report.emit("phase", name="step_recheck", seconds=sum(per_step) * steps_per_block)
+    return per_step
 
 
 def profile_phase(
     job: WorkerJob, session: Any, step_s: float, report: Reporter
 ) -> dict[str, Any] | None:
     """Profile a few steady steps op by op, after every timed phase: the cell's regime and
-    the op list ``gpubench predict`` replays (docs/predict.md). A failure costs the cell
-    nothing but its profile."""
+    the op list ``gpubench predict`` replays (docs/predict.md). The machine's parameters come
+    from the engine's device probe (once per device); a failure costs the cell nothing but
+    its profile."""
     if not job.profile:
         return None
     from gpubench.bench.profile import probe_machine, profile_session
+    from gpubench.results.profile import MachineParams
 
     start = Clock()
     try:
-        params = probe_machine(job.device)
-        profile = profile_session(session, params=params, steps=1 if step_s > 0.5 else 3)
+        params = MachineParams(**job.machine) if job.machine else probe_machine(job.device)
+        profile = profile_session(session, params=params, steps=_profile_steps(step_s))
     except Exception as error:  # the profiler is optional; the timings above stand
         print(f"profile skipped: {type(error).__name__}: {error}", file=sys.stderr)
         return None
@@ -212,17 +326,13 @@ def profile_phase(
 
 
 def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
-    """Tokens/s, FLOP/s and MFU against a matmul peak measured on this device."""
+    """Tokens/s and model FLOP/s; the engine adds the MFU against the peak its device probe
+    measured (once per device and dtype, never inside a cell)."""
     from gpubench.bench import flops
 
     tokens = session.batch_size * session.block_size
-    n_params = count_parameters(session.model)
     dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
-    per_step = flops.flops_per_step(job.config, n_params)
-    achieved = per_step / step_s if step_s > 0 else None
-    peak = None
-    if job.measure_peak:
-        peak = flops.measure_peak_flops(job.device, dtype, seconds=job.peak_s)
+    per_step, method = flops.model_flops_per_step(session, job.config)
     spec = None
     if job.device.startswith("cuda"):
         import torch
@@ -232,12 +342,11 @@ def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
         tokens_per_step=tokens,
         tokens_per_s=tokens / step_s if step_s > 0 else 0.0,
         flops_per_step=per_step,
-        flops_per_s=achieved,
+        flops_per_s=per_step / step_s if per_step and step_s > 0 else None,
         dtype=dtype,
-        peak_flops_measured=peak,
-        mfu=flops.mfu(achieved, peak) if achieved and peak else None,
         peak_flops_spec=spec[0] if spec else None,
         peak_flops_spec_source=spec[1] if spec else None,
+        flops_method=method,
     )
 
 
@@ -267,25 +376,28 @@ def worker_result(session: Any, times: dict[str, float], **measured: Any) -> Wor
 
 
 def run_full(job: WorkerJob, report: Reporter) -> WorkerResult:
-    """A real lecture-style training run of ``job.iters`` steps, timed end to end."""
+    """A real training run of ``job.iters`` steps, timed end to end: protocol ``lecture``
+    with its evaluations, ``train`` with none inside the timed loop (its loss is the mean of
+    the last steps' losses, read after the timer stopped)."""
     from gpubench.core.training import train
 
     session, times = _setup(job, report)
     iters = job.iters
-    interval = int(job.config["eval_interval"]) if job.protocol == "lecture" else iters + 1
     stride = max(1, iters // 100)
 
     def on_step(i: int) -> None:
         if (i + 1) % stride == 0:
             report.emit("progress", phase="train", done=i + 1, total=iters)
 
-    result = train(session, iters, eval_interval=interval, on_step=on_step)
+    lecture = job.protocol == "lecture"
+    interval = int(job.config["eval_interval"])
+    result = train(session, iters, eval_interval=interval, evaluate=lecture, on_step=on_step)
     final = result.final
     return worker_result(
         session,
         times,
         loop_s=result.seconds,
-        train_loss=final.train_loss if final else None,
+        train_loss=final.train_loss if final else result.recent_train_loss,
         val_loss=final.val_loss if final else None,
     )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -44,23 +44,32 @@ def available_from(verdict: Verdict) -> list[str]:
 
 
 class _EtaColumn(ProgressColumn):
-    """Time left by the engine's own estimate (phase budgets, predicted full runs)."""
+    """Predicted time left of the whole sweep (phases left at their budget, predicted full
+    runs), from the engine; a job past its share says by how much instead of "~0s"."""
 
     def __init__(self, sweep: SweepProgress):
         super().__init__()
         self.sweep = sweep
 
     def render(self, task: Task) -> Text:
-        if self.sweep.eta_until is None:
+        if self.sweep.eta is None:
             return Text("")
-        left = max(0.0, self.sweep.eta_until - time.monotonic())
-        return Text(f"ETA ~{_duration(left)}", style="progress.remaining")
+        left, over = self.sweep.eta()
+        text = f"ETA ~{_duration(left)}"
+        if over >= 1:
+            text += f" (this job {_duration(over)} past its share)"
+        return Text(text, style="progress.remaining")
 
 
 class SweepProgress:
     """Rich progress for the sweep: which cell, which phase, how far, elapsed time."""
 
-    def __init__(self, console: Console, total_jobs: int):
+    def __init__(
+        self,
+        console: Console,
+        total_jobs: int,
+        eta: Callable[[], tuple[float, float]] | None = None,
+    ):
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(bar_width=24),
             TextColumn("{task.completed}/{task.total} jobs"), TimeElapsedColumn(),
@@ -69,7 +78,7 @@ class SweepProgress:
         )  # fmt: skip
         self.task: TaskID = self.progress.add_task("starting", total=total_jobs)
         self.cell = ""
-        self.eta_until: float | None = None
+        self.eta = eta  # () -> (seconds left of the sweep, seconds the current job overran)
 
     def __enter__(self) -> SweepProgress:
         self.progress.start()
@@ -79,17 +88,20 @@ class SweepProgress:
         self.progress.stop()
 
     def handle(self, event: dict[str, Any]) -> None:
-        if "eta_s" in event:
-            self.eta_until = time.monotonic() + float(event["eta_s"])
         kind = event.get("event")
         if kind == "cell":
-            what = "phases" if event["mode"] == "phases" else f"{event['iters']:,} iterations"
+            mode = event["mode"]
+            what = {"phases": "phases", "probe": "device probe (matmul peak)"}.get(
+                mode, f"{event.get('iters', 0):,} iterations"
+            )
             self.cell = f"{event['cell']} · {what}"
-            if event["mode"] == "full":
+            if mode == "full":
                 total = self.progress.tasks[0].total or 0
                 done = self.progress.tasks[0].completed
                 self.progress.update(self.task, total=max(total, done + 1))
             self.progress.update(self.task, description=f"{self.cell} · starting")
+        elif kind == "busy":  # one line, at once: the cell's times are inflated
+            self.progress.console.print(Text(f"warning: {event['message']}", style="yellow"))
         elif kind == "phase":
             self.progress.update(self.task, description=f"{self.cell} · {event['name']} done")
         elif kind == "progress":
@@ -151,11 +163,12 @@ def run_sweep_command(
     _describe_plan(err, plan, run_dir)
 
     engine = Engine(plan, results, run_dir)
+    eta = lambda: (engine.eta_s(), engine.overrun_s())  # noqa: E731
     try:
-        with SweepProgress(err, total_jobs=len(plan.cells)) as progress:
+        with SweepProgress(err, total_jobs=len(plan.cells), eta=eta) as progress:
             engine.on_event = progress.handle
             engine.run()
-    finally:  # also after Ctrl-C: render what was measured
+    finally:  # also after Ctrl-C or SIGTERM: render what was measured
         results.summary = summary_sentences(results, run_dir=run_dir)
         save_results(results, run_dir)
         written = write_report_files(results, run_dir)
@@ -163,6 +176,8 @@ def run_sweep_command(
         print(json.dumps({"results": str(run_dir / "results.json"), "summary": results.summary,
                           "status": results.status}, indent=2))  # fmt: skip
     else:
+        for line in engine.busy_lines():  # before anything else: the figures are inflated
+            console.print(Text(line, style="bold yellow"))
         render_terminal(results, console, run_dir=run_dir)
         console.print(f"\nWrote {', '.join(str(p) for p in written)}")
     failed = [c for c in results.cells if c.status == "failed"]

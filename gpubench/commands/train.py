@@ -8,8 +8,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gpubench.core.data import build_dataset, resolve_source
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import count_parameters, load_model, parse_overrides, resolve_config
-from gpubench.core.training import VARIANTS, EvalPoint, TrainingSession, model_variant, train
-from gpubench.errors import UsageError
+from gpubench.core.training import (
+    VARIANTS,
+    EvalPoint,
+    TrainingSession,
+    TrainingStopped,
+    TrainResult,
+    model_variant,
+    train,
+)
+from gpubench.errors import GpubenchError, UsageError
+from gpubench.interrupts import exit_code
 from gpubench.options import parse_count
 
 
@@ -53,6 +62,14 @@ def run_train_command(
         MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True,
     ) as progress:  # fmt: skip
         task = progress.add_task("training", total=steps)
+        eval_task = progress.add_task("evaluating", total=1, visible=False)
+
+        def on_eval_batch(done: int, total: int) -> None:
+            # the first evaluation of the GPT takes minutes: show it moving (2 x eval_iters)
+            progress.update(
+                eval_task, completed=done, total=total, visible=done < total,
+                description=f"evaluating ({total // 2} batches per split)",
+            )  # fmt: skip
 
         def on_eval(point: EvalPoint) -> None:
             progress.console.print(
@@ -66,7 +83,13 @@ def run_train_command(
             if (i + 1) % stride == 0 or i + 1 == steps:
                 progress.update(task, completed=i + 1)
 
-        result = train(session, steps, on_eval=on_eval, on_step=on_step)
+        try:
+            result = train(
+                session, steps, on_eval=on_eval, on_eval_batch=on_eval_batch, on_step=on_step
+            )
+        except TrainingStopped as stopped:
+            progress.stop()
+            raise TrainInterrupted(stopped.result, exit_code(stopped.cause)) from None
     console.print(
         f"trained in {result.seconds:.1f} s ({result.seconds / steps * 1e3:.2f} ms/step, "
         "evaluations included)"
@@ -74,3 +97,28 @@ def run_train_command(
     if generate:
         console.rule("sample")
         console.print(session.sample(generate), markup=False, highlight=False)
+
+
+class TrainInterrupted(GpubenchError):
+    """Ctrl-C or SIGTERM during ``train``: the message has the last losses and the time."""
+
+    def __init__(self, result: TrainResult, code: int):
+        super().__init__(stopped_message(result))
+        self.result = result
+        self.exit_code = code
+
+
+def stopped_message(result: TrainResult) -> str:
+    """'stopped after 120 of 5,000 steps in 43.1 s; last evaluation (step 100): ...'."""
+    parts = [
+        f"stopped after {result.steps_done:,} of {result.iters:,} steps in {result.seconds:.1f} s"
+    ]
+    if result.final is not None:
+        point = result.final
+        parts.append(
+            f"last evaluation (step {point.step}): train loss {point.train_loss:.4f}, "
+            f"val loss {point.val_loss:.4f}"
+        )
+    if result.recent_train_loss is not None:
+        parts.append(f"training loss of the last steps {result.recent_train_loss:.4f}")
+    return "; ".join(parts)

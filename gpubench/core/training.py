@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -104,15 +104,28 @@ class EvalPoint:
 
 @dataclass
 class TrainResult:
-    """What one lecture-style training run produced."""
+    """What one lecture-style training run produced (so far, when it was stopped)."""
 
     iters: int
     seconds: float  # wall time of the whole loop, evaluations included
     evals: list[EvalPoint] = field(default_factory=list)
+    steps_done: int = 0
+    # mean training loss of the last steps (read after the timer stopped); None before a step
+    recent_train_loss: float | None = None
+    interrupted: bool = False
 
     @property
     def final(self) -> EvalPoint | None:
         return self.evals[-1] if self.evals else None
+
+
+class TrainingStopped(Exception):
+    """The loop was stopped (Ctrl-C or SIGTERM) and ``result`` holds what it had done."""
+
+    def __init__(self, result: TrainResult, cause: BaseException):
+        super().__init__(f"training stopped after {result.steps_done} steps")
+        self.result = result
+        self.cause = cause
 
 
 class TrainingSession:
@@ -163,6 +176,10 @@ class TrainingSession:
             torch.backends.cudnn.allow_tf32 = True
         self.compile_model = compile_model  # opt-in; compile() does it, as its own phase
 
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """The fast variant's precision and SDPA backend (a FLOP count runs under them too)."""
+        return self._autocast()
+
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         """The fast variant's precision and SDPA backend, for training and evaluation alike."""
         backend = self.fast_options.get("sdpa_backend", "auto")
@@ -190,21 +207,49 @@ class TrainingSession:
         return loss
 
     @torch.no_grad()
-    def estimate_loss(self, eval_iters: int | None = None) -> dict[str, float]:
-        """Mean loss over ``eval_iters`` batches of each split, as the lecture's estimate_loss."""
+    def estimate_loss(
+        self,
+        eval_iters: int | None = None,
+        on_batch: Callable[[int, int], None] | None = None,
+    ) -> dict[str, float]:
+        """Mean loss over ``eval_iters`` batches of each split, as the lecture's estimate_loss.
+
+        ``on_batch(done, total)`` is called after each batch (``total`` = 2 x eval_iters): the
+        ``train`` command's evaluation progress bar. Each batch reads its loss (a host sync)
+        anyway, so the callback costs the timing nothing.
+        """
         eval_iters = int(eval_iters or self.config["eval_iters"])
         out = {}
-        self.model.eval()
-        for split, data in (("train", self.dataset.train), ("val", self.dataset.val)):
-            losses = torch.zeros(eval_iters)
-            for k in range(eval_iters):
-                xb, yb = get_batch(data, self.batch_size, self.block_size, self.device)
-                with self._autocast():
-                    _, loss = self.model(xb, yb)
-                losses[k] = loss.item()
-            out[split] = losses.mean().item()
-        self.model.train()
+        done = 0
+        with self.evaluating():
+            for split in ("train", "val"):
+                losses = torch.zeros(eval_iters)
+                for k in range(eval_iters):
+                    losses[k] = self.eval_batch_loss(split).item()
+                    done += 1
+                    if on_batch is not None:
+                        on_batch(done, 2 * eval_iters)
+                out[split] = losses.mean().item()
         return out
+
+    @contextlib.contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode without gradients for the block, training mode afterwards."""
+        self.model.eval()
+        try:
+            with torch.no_grad():
+                yield
+        finally:
+            self.model.train()
+
+    def eval_batch_loss(self, split: str) -> torch.Tensor:
+        """The loss of one evaluation batch of ``split`` (inside ``evaluating()``); not read,
+        so the caller decides where the host waits."""
+        data = self.dataset.train if split == "train" else self.dataset.val
+        xb, yb = get_batch(data, self.batch_size, self.block_size, self.device)
+        with self._autocast():
+            _, loss = self.model(xb, yb)
+        return loss
 
     def sample(self, max_new_tokens: int) -> str:
         """Generate text from a single zero token, as the lecture does after training."""
@@ -242,30 +287,60 @@ def evaluation_steps(iters: int, eval_interval: int) -> list[int]:
     return [i for i in range(iters) if i % eval_interval == 0 or i == iters - 1]
 
 
+RECENT_LOSSES = 10  # training losses averaged for a run without evaluations
+
+
 def train(
     session: TrainingSession,
     iters: int,
     *,
     eval_interval: int | None = None,
+    evaluate: bool = True,
     on_eval: Callable[[EvalPoint], None] | None = None,
+    on_eval_batch: Callable[[int, int], None] | None = None,
     on_step: Callable[[int], None] | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
-    """The lecture loop: evaluate at step 0, every ``eval_interval`` and at the last step."""
+    """The lecture loop: evaluate at step 0, every ``eval_interval`` and at the last step.
+
+    ``evaluate=False`` is protocol ``train``: no evaluation at all inside the timed loop (the
+    cost model's E = 0); the losses of the last steps are kept as tensors and read once the
+    timer has stopped. A KeyboardInterrupt (Ctrl-C, or SIGTERM turned into one by
+    gpubench.interrupts) becomes ``TrainingStopped`` carrying the partial result.
+    """
     eval_interval = int(eval_interval or session.config["eval_interval"])
     result = TrainResult(iters=iters, seconds=0.0)
+    recent: list[torch.Tensor] = []
     session.sync()
     start = clock()
-    for i in range(iters):
-        if i % eval_interval == 0 or i == iters - 1:
-            losses = session.estimate_loss()
-            point = EvalPoint(step=i, train_loss=losses["train"], val_loss=losses["val"])
-            result.evals.append(point)
-            if on_eval is not None:
-                on_eval(point)
-        session.step()
-        if on_step is not None:
-            on_step(i)
-    session.sync()
-    result.seconds = clock() - start
+    try:
+        for i in range(iters):
+            if evaluate and (i % eval_interval == 0 or i == iters - 1):
+                losses = session.estimate_loss(on_batch=on_eval_batch)
+                point = EvalPoint(step=i, train_loss=losses["train"], val_loss=losses["val"])
+                result.evals.append(point)
+                if on_eval is not None:
+                    on_eval(point)
+            loss = session.step()
+            recent.append(loss.detach())
+            if len(recent) > RECENT_LOSSES:
+                recent.pop(0)
+            result.steps_done = i + 1
+            if on_step is not None:
+                on_step(i)
+        session.sync()
+        result.seconds = clock() - start
+    except KeyboardInterrupt as stop:
+        result.seconds = clock() - start
+        result.interrupted = True
+        result.recent_train_loss = _mean_loss(recent)
+        raise TrainingStopped(result, stop) from None
+    result.recent_train_loss = _mean_loss(recent)
     return result
+
+
+def _mean_loss(losses: list[torch.Tensor]) -> float | None:
+    """The mean of the kept loss tensors, read now (a host sync, after the timer)."""
+    if not losses:
+        return None
+    return float(torch.stack([loss.float() for loss in losses]).mean().item())
