@@ -17,7 +17,7 @@ def test_one_row_per_cell_iteration_count_and_protocol(any_run: RunResults, tmp_
     frame = pandas.read_csv(write_csv(any_run, tmp_path / "cells.csv"))
     assert list(frame.columns) == CSV_COLUMNS
     assert len(frame) == len(any_run.cells) * len(any_run.settings.iters) * 2
-    keys = frame[["model", "device", "batch_size", "threads", "iters", "protocol"]]
+    keys = frame[["model", "device", "batch_size", "variant", "threads", "iters", "protocol"]]
     assert not keys.astype(str).duplicated().any()
     assert set(frame["protocol"]) == {"lecture", "train"}
 
