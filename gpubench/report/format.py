@@ -74,12 +74,48 @@ def format_estimate(estimate: Estimate | None, *, with_range: bool = True) -> st
 
 
 def range_text(estimate: Estimate) -> str:
-    """ "±5 %" when the range is symmetric, "−5/+21 %" when it is not (quartiles rarely are)."""
-    if estimate.seconds <= 0:
+    """ "±5 %" when the range is symmetric, "−5/+21 %" when it is not (a busy machine's slow
+    blocks and a drift measured one way make it lean); "<±1 %" below one percent."""
+    return relative_range_text(estimate.seconds, estimate.low_s, estimate.high_s)
+
+
+def relative_range_text(center: float, low: float, high: float) -> str:
+    if center <= 0:
         return "±0 %"
-    below = max(1, round((estimate.seconds - estimate.low_s) / estimate.seconds * 100))
-    above = max(1, round((estimate.high_s - estimate.seconds) / estimate.seconds * 100))
-    return f"±{above} %" if below == above else f"−{below}/+{above} %"
+    below = (center - low) / center * 100
+    above = (high - center) / center * 100
+    if below < 0.5 and above < 0.5:
+        return "<±1 %"
+    below_text, above_text = _percent(below), _percent(above)
+    return f"±{above_text} %" if below_text == above_text else f"−{below_text}/+{above_text} %"
+
+
+def _percent(value: float) -> str:
+    return f"{value:.1f}" if value < 9.95 else f"{value:.0f}"
+
+
+def prediction_range_text(estimate: Estimate) -> str:
+    """ "3.05–3.66 s": the range the model predicted for a count ("" where none was stored)."""
+    if estimate.predicted_low_s is None or estimate.predicted_high_s is None:
+        return ""
+    return (
+        f"{format_duration(estimate.predicted_low_s)}–{format_duration(estimate.predicted_high_s)}"
+    )
+
+
+def crossover_phrase(kind: str, iters: float | None) -> str:
+    """The verb phrase of a crossover: "wins from the first iteration", "wins from ~8,500
+    iterations", "wins until 1,234 iterations" (cheaper up front, dearer per step), "never
+    wins"; "" for a kind without a verdict."""
+    if kind == "from-first":
+        return "wins from the first iteration"
+    if kind == "at" and iters is not None:
+        return f"wins from ~{format_count(round_significant(iters))} iterations"
+    if kind == "until" and iters is not None:
+        return f"wins until {format_count(iters)} iterations"
+    if kind == "never":
+        return "never wins"
+    return ""
 
 
 def format_flops(flops: float | None, per_second: bool = False) -> str:

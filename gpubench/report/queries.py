@@ -114,9 +114,42 @@ def group_title(group: GroupKey) -> str:
     return f"{model}, batch {batch}" + ("" if variant == "reference" else f", {variant}")
 
 
-def baseline_cell(cells: list[CellResult]) -> CellResult | None:
-    """The group's first CPU cell: the engine's baseline for speedups and crossovers."""
-    return next((cell for cell in cells if is_cpu(cell.key.device)), None)
+def baseline_cell(cells: list[CellResult], protocol: str = "lecture") -> CellResult | None:
+    """The group's CPU cell with the lowest stored per-step cost for ``protocol`` (with
+    ``--threads 1,2``, the faster thread count), as the results chose it for the crossovers;
+    the first CPU cell when none was measured."""
+    cpus = [cell for cell in cells if is_cpu(cell.key.device)]
+    measured = [cell for cell in cpus if cell.cost is not None]
+    if measured:
+        return min(measured, key=lambda cell: cell.cost.per_step_s(protocol) if cell.cost else 0)
+    return cpus[0] if cpus else None
+
+
+def dominant_terms(results: RunResults, protocol: str) -> dict[str, int]:
+    """How many extrapolated estimates each range term dominates (widest first)."""
+    counts: dict[str, int] = {}
+    for estimates in results.estimates.values():
+        for estimate in estimates:
+            if estimate.protocol == protocol and not estimate.measured and estimate.dominant:
+                counts[estimate.dominant] = counts.get(estimate.dominant, 0) + 1
+    return dict(sorted(counts.items(), key=lambda item: -item[1]))
+
+
+def range_sources(results: RunResults) -> dict[str, str]:
+    """What each cell's fixed-cost and drift terms were measured from, by device label."""
+    found: dict[str, str] = {}
+    for cell in results.cells:
+        cost = cell.cost
+        if cost is None:
+            continue
+        parts = []
+        if cost.drift_source:
+            parts.append(f"drift from {cost.drift_source}")
+        if cost.fixed_source:
+            parts.append(f"fixed costs from {cost.fixed_source}")
+        if parts:
+            found.setdefault(cell_name(cell, results), "; ".join(parts))
+    return found
 
 
 def cell_for_device(cells: Iterable[CellResult], device: str) -> CellResult | None:

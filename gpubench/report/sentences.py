@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gpubench.report.format import (
+    crossover_phrase,
     format_count,
     format_duration,
     format_estimate,
@@ -88,7 +89,7 @@ def _device_word(device: str) -> str:
 def _group_sentence(
     results: RunResults, group: GroupKey, cells: list[CellResult], protocol: str
 ) -> str:
-    base = baseline_cell(cells)
+    base = baseline_cell(cells, protocol)
     prefix = _group_prefix(group)
     if base is None:
         return f"{prefix}: no CPU cell was measured, so there is no crossover; " + _figures(
@@ -118,8 +119,10 @@ def _crossover_clause(
     *,
     name_device: bool,
 ) -> str:
-    """One accelerator's verdict against the CPU: from the first iteration, from n*, never."""
+    """One accelerator's verdict against the CPU: from the first iteration, from n*, until n
+    (cheaper up front, dearer per step), never."""
     device = crossover.device
+    base = next((c for c in cells if c.key.id == crossover.baseline_cell), base)
     device_cell = cell_for_device(cells, device)
     who = device if name_device or not is_gpu(device) else f"{_device_word(device)} ({device})"
     if crossover.kind == "from-first":
@@ -130,9 +133,17 @@ def _crossover_clause(
         )
     if crossover.kind == "at" and crossover.iters is not None:
         return _from_n_star_clause(results, base, device_cell, crossover, protocol, who)
+    if crossover.kind == "until" and crossover.iters is not None:
+        example = _example(results, base, device_cell, protocol, first=False)
+        return (
+            f"{who} {crossover_phrase(crossover.kind, crossover.iters)} against "
+            f"{crossover.baseline or device_label(base, results)} — {crossover.reason}"
+            + (f"; {example}" if example else "")
+        )
     if crossover.kind == "never":
         example = _example(results, base, device_cell, protocol, first=False)
-        return f"{who} never wins against {device_label(base, results)} — {crossover.reason}" + (
+        against = crossover.baseline or device_label(base, results)
+        return f"{who} never wins against {against} — {crossover.reason}" + (
             f"; {example}" if example else ""
         )
     missing = [c for c in cells if c.phases is None]

@@ -16,6 +16,7 @@ from gpubench.report.format import (
     format_estimate,
     format_flops,
     format_ratio,
+    prediction_range_text,
 )
 from gpubench.report.queries import (
     GroupKey,
@@ -38,7 +39,9 @@ TIE_MARGIN = 0.02  # devices within 2 % of each other share the win
 def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Table:
     """Rows: iteration counts; columns: each device's time, speedups against the CPU, winner."""
     cells = groups_of(results)[group]
-    base = baseline_cell(cells)
+    base = baseline_cell(cells, protocol)
+    if base is not None:  # the baseline first: speedups divide its time
+        cells = [base, *(cell for cell in cells if cell is not base)]
     others = [cell for cell in cells if cell is not base]
     compared = others if base is not None else []
     speedup_headers = (
@@ -69,7 +72,38 @@ def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Tabl
         if len(cells) > 1:
             row.append(_winner(results, cells, estimates))
         rows.append(tuple(row))
-    return Table(group_title(group), headers, tuple(rows), row_label="iterations")
+    return Table(
+        group_title(group),
+        headers,
+        tuple(rows),
+        row_label="iterations",
+        caption=range_caption(results, cells, protocol),
+    )
+
+
+def range_caption(results: RunResults, cells: list[CellResult], protocol: str) -> str:
+    """Under a table: what the ranges are and which term makes them wide, in measured terms."""
+    dominant: dict[str, int] = {}
+    sources = []
+    for cell in cells:
+        for estimate in results.estimates.get(cell.key.id, []):
+            if estimate.protocol == protocol and not estimate.measured and estimate.dominant:
+                dominant[estimate.dominant] = dominant.get(estimate.dominant, 0) + 1
+        if cell.cost is not None and cell.cost.drift_source:
+            sources.append(f"{device_label(cell, results)}: {cell.cost.drift_source}")
+    if not dominant:
+        return ""
+    ranked = sorted(dominant, key=lambda name: -dominant[name])
+    text = (
+        "~ extrapolated; the range is a 90 % interval from the measured spread of the fixed "
+        f"costs, the step, the evaluation and the drift. Widest term: {ranked[0]}"
+    )
+    if len(ranked) > 1:
+        text += f" (then {', '.join(ranked[1:])})"
+    text += "."
+    if sources:
+        text += " Drift measured from " + "; ".join(sources) + "."
+    return text
 
 
 def _speedup_text(base: Estimate | None, other: Estimate | None) -> str:
@@ -192,6 +226,7 @@ def measured_runs_table(results: RunResults) -> Table:
         error_text = NOT_MEASURED if error is None else f"{error * 100:+.1f} %"
         if error is not None and abs(error) > PREDICTION_TARGET:
             error_text += " (outside target)"
+        checked = estimate_for(results, cell, run.iters, run.protocol)
         row = [
             cell_name(cell, results),
             format_count(run.iters),
@@ -199,19 +234,35 @@ def measured_runs_table(results: RunResults) -> Table:
             format_duration(run.seconds),
             format_duration(run.predicted_s),
             error_text,
+            _inside_text(checked, run.seconds),
         ]
         if with_losses:
             row += [_loss_text(run.train_loss), _loss_text(run.val_loss)]
         rows.append(tuple(row))
+    inside = [row[6].startswith("yes") for row in rows if row[6] != NOT_MEASURED]
+    coverage = (
+        f" {sum(inside)} of {len(inside)} measured runs fall inside the range predicted "
+        "without them (a 90 % interval)."
+        if inside
+        else ""
+    )
     return Table(
         title="Measured full runs vs predictions",
-        headers=("cell", "iterations", "protocol", "measured", "predicted", "error")
+        headers=("cell", "iterations", "protocol", "measured", "predicted", "error", "in range")
         + (("train loss", "val loss") if with_losses else ()),
         rows=tuple(rows),
-        terminal_columns=(0, 1, 3, 4, 5) + ((7,) if with_losses else ()),
+        terminal_columns=(0, 1, 3, 4, 5, 6) + ((8,) if with_losses else ()),
         caption=f"Target: predictions within ±{PREDICTION_TARGET * 100:.0f} % of the measured "
-        "time; error = (predicted − measured) ÷ measured.",
+        "time; error = (predicted − measured) ÷ measured." + coverage,
     )
+
+
+def _inside_text(checked: Estimate | None, seconds: float) -> str:
+    """ "yes (3.05–3.66 s)": whether a run fell inside the range predicted without it."""
+    if checked is None or checked.predicted_low_s is None or checked.predicted_high_s is None:
+        return NOT_MEASURED
+    inside = checked.predicted_low_s <= seconds <= checked.predicted_high_s
+    return f"{'yes' if inside else 'no'} ({prediction_range_text(checked)})"
 
 
 def _loss_text(loss: float | None) -> str:

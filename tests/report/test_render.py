@@ -84,7 +84,7 @@ def test_phase_breakdown_shows_fixed_step_eval_and_shares() -> None:
         if headers[0] == "gpt, batch 64" and rows[0][0].startswith("startup")
     )  # fmt: skip
     values = {row[0]: row[1] for row in table}
-    assert values["**fixed costs F**"] == "3.9 s"
+    assert values["**fixed costs F**"] == "4.0 s"  # first steps' excess over the mean step
     assert values["startup (import torch)"] == "1.6 s"
     assert values["first steps beyond steady"] == "1.8 s (3 steps)"
     assert values["step s (median ± IQR)"] == "10.2 s ± 306 ms"
@@ -98,7 +98,7 @@ def test_measured_runs_sit_beside_their_predictions() -> None:
     markdown = render_markdown(load_fixture("one_gpu"))
     runs = next(rows for headers, rows in parse_markdown_tables(markdown) if headers[0] == "cell")
     assert ["bigram, batch 32 · cpu", "3,000", "lecture", "14.6 s", "14.6 s", "-0.1 %",
-            "2.4600", "2.4900"] in runs  # fmt: skip
+            "yes (13.6 s–15.3 s)", "2.4600", "2.4900"] in runs  # fmt: skip
     assert any(row[0] == "gpt, batch 64 · cuda:0" and row[5] == "-2.5 %" for row in runs)
 
 
