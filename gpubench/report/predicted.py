@@ -162,7 +162,7 @@ def check_rows(results: RunResults, check: GpuCheck, name: str) -> list[tuple[st
     prediction, cost = check.prediction, check.cell.cost
     if prediction is None or cost is None:
         return []
-    rows = [
+    rows: list[tuple[str, ...]] = [
         (name, "step s", format_duration(cost.step_s), format_duration(prediction.step.step_s),
          _band(prediction.step_low_s, prediction.step_high_s),
          _ratio(prediction.step.step_s, cost.step_s)),

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from gpubench.predict.gpus import find_gpu
 from gpubench.report.busy import MARK
+from gpubench.report.document import Bullets
 from gpubench.report.notes import fast_choice_lines, warning_lines
 from gpubench.report.predicted import gpu_checks, gpu_spec_for
 from gpubench.report.regimes import NOT_PROFILED, regime_lines
@@ -180,7 +181,7 @@ def test_every_gpu_cell_shows_the_prediction_beside_the_measurement() -> None:
     # Every predicted figure is labelled: the column, the caption and each sentence.
     section = build_report(run).section("predicted")
     assert section is not None
-    bullets = [b for b in section.blocks if type(b).__name__ == "Bullets"][0]
+    bullets = next(b for b in section.blocks if isinstance(b, Bullets))
     assert all(item.startswith("Predicted by the op model: ") for item in bullets.items)
     assert "a800-80gb-pcie" in bullets.items[0]
     assert "The model's assumptions:" in markdown
@@ -271,6 +272,7 @@ def test_the_notes_say_what_the_fast_variant_chose_with_its_timings() -> None:
         "gpt/cpu/b64/fast/t2: bf16 autocast: off (fp32) — fp32 step 0.00454 s vs bf16 0.00574 s"
         in lines
     )
+    assert gpt_fast.fast_choices is not None
     assert len(lines) == 1 + len(gpt_fast.fast_choices["options"])
     notes = build_report(run).section("notes")
     assert notes is not None and set(lines) <= set(notes.blocks[0].items)  # type: ignore[union-attr]
