@@ -59,6 +59,8 @@ def test_rendering_a_run_loads_neither_torch_nor_the_bench_package() -> None:
         f"run = load_results({str(fixture_dir('one_gpu'))!r})\n"
         "render_markdown(run); render_json(run); render_terminal(run, Console(file=None))\n"
         "compare_runs([run, run])\n"
+        f"run = load_results({str(fixture_dir('profiled'))!r})\n"  # regimes, op model
+        "render_markdown(run); render_json(run); render_terminal(run, Console(file=None))\n"
         "bad = [m for m in sys.modules if m == 'torch' or m.startswith('gpubench.bench')]\n"
         "print(bad)\n"
     )
