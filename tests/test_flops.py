@@ -6,7 +6,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
@@ -157,11 +156,10 @@ def test_dtype_names_are_normalised():
 
 
 @pytest.mark.parametrize("dtype", ["fp32", "bf16"])
-def test_measure_peak_flops_on_cpu_is_positive_finite_and_quick(dtype):
-    start = time.perf_counter()
+def test_measure_peak_flops_on_cpu_is_positive_and_finite(dtype):
+    # No bound on the rate or on the seconds it took: both are timings (docs/design.md).
     peak = measure_peak_flops("cpu", dtype, seconds=0.2)
-    assert math.isfinite(peak) and peak > 1e8  # any CPU of the last 20 years does 0.1 GFLOP/s
-    assert time.perf_counter() - start < 5.0
+    assert math.isfinite(peak) and peak > 0
 
 
 def test_mfu_is_a_fraction_of_the_peak():
@@ -174,3 +172,48 @@ def test_importing_flops_does_not_import_torch():
     code = "import sys, gpubench.bench.flops; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+# --- which count: PaLM's formula, or torch's counter (issue 11) --------------------------------
+
+
+def _session(name: str, overrides: list[str]):
+    from gpubench.core.data import TextSource, build_dataset
+    from gpubench.core.training import TrainingSession
+    from tests.conftest import make_tiny_text
+
+    spec = load_model(name)
+    config = resolve_config(spec, parse_overrides(overrides))
+    dataset = build_dataset(TextSource(label="tiny", text=make_tiny_text()), min_length=17)
+    return TrainingSession(spec, config, dataset, "cpu"), config
+
+
+def test_the_gpt_is_counted_with_palms_formula():
+    from gpubench.bench.flops import FORMULA, model_flops_per_step
+
+    session, config = _session("gpt", TINY_GPT_OVERRIDES)
+    flops, method = model_flops_per_step(session, config)
+    assert method == FORMULA
+    assert flops == flops_per_step(config, count_parameters(session.model))
+
+
+def test_the_bigram_has_no_matmuls_so_mfu_does_not_apply():
+    from gpubench.bench.flops import NO_MATMULS, model_flops_per_step
+
+    session, config = _session("bigram", ["batch_size=4", "block_size=8"])
+    flops, method = model_flops_per_step(session, config)
+    assert flops is None and method == NO_MATMULS  # not 6·N of an embedding table
+
+
+def test_a_model_without_n_layer_is_counted_attention_included():
+    from gpubench.bench.flops import COUNTED, model_flops_per_step
+
+    session, config = _session("gpt", TINY_GPT_OVERRIDES)
+    shape_free = {k: v for k, v in config.items() if k != "n_layer"}
+    flops, method = model_flops_per_step(session, shape_free)
+    assert method == COUNTED
+    # the counter sees the attention matmuls that 6·N alone would lose
+    assert flops > 6 * _linear_weights(session.model) * config["batch_size"] * config["block_size"]
+    weights = [p.detach().clone() for p in session.model.parameters()]
+    model_flops_per_step(session, shape_free)
+    assert all(torch.equal(a, b) for a, b in zip(weights, session.model.parameters()))

@@ -150,3 +150,54 @@ def test_sample_on_synthetic_tokens_is_labelled():
         spec, resolve_config(spec, {}), build_dataset(TextSource(label="synthetic")), "cpu"
     )
     assert session.sample(5) == "<synthetic tokens: no text>"
+
+
+# --- protocol train, progress and stops (issue 11) ---------------------------------------------
+
+
+def test_protocol_train_never_evaluates_inside_the_timed_loop(monkeypatch):
+    session = _tiny_gpt_session()
+    calls: list[int] = []
+    monkeypatch.setattr(session, "estimate_loss", lambda *a, **k: calls.append(1))
+    result = train(session, 7, eval_interval=3, evaluate=False)
+    assert calls == [] and result.evals == [] and result.final is None
+    assert result.steps_done == 7
+    assert result.recent_train_loss is not None and result.recent_train_loss > 0
+
+
+def test_the_lecture_protocol_keeps_its_evaluations():
+    result = train(_tiny_gpt_session(), 7, eval_interval=3)
+    assert [p.step for p in result.evals] == [0, 3, 6]
+
+
+def test_each_evaluation_reports_its_batches_for_a_progress_bar():
+    session = _tiny_gpt_session()  # eval_iters 4: 8 batches per evaluation
+    seen: list[tuple[int, int]] = []
+    train(session, 2, eval_interval=10, on_eval_batch=lambda done, total: seen.append((done, total)))
+    per_eval = [(k, 8) for k in range(1, 9)]
+    assert seen == per_eval * 2  # step 0 and the last step
+
+
+def test_a_stop_inside_the_loop_carries_the_partial_result():
+    from gpubench.core.training import TrainingStopped
+    from gpubench.interrupts import Terminated
+
+    def stop_at_five(i: int) -> None:
+        if i == 4:
+            raise Terminated()
+
+    with pytest.raises(TrainingStopped) as stopped:
+        train(_tiny_gpt_session(), 50, eval_interval=3, on_step=stop_at_five)
+    result = stopped.value.result
+    assert isinstance(stopped.value.cause, Terminated)
+    assert result.interrupted and result.steps_done == 5
+    assert [p.step for p in result.evals] == [0, 3]
+    assert result.recent_train_loss is not None and result.seconds >= 0
+
+
+def test_eval_batch_pairs_match_estimate_loss_batches():
+    session = _tiny_gpt_session()
+    with session.evaluating():
+        assert not session.model.training
+        loss = session.eval_batch_loss("val")
+    assert session.model.training and loss.ndim == 0 and not loss.requires_grad

@@ -54,7 +54,10 @@ def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, tex
     )  # vocabulary of the text: 26 letters, space, ".", newline
     assert cell.phases.step.n_steps_measured >= 10
     estimates = {(e.iters, e.protocol): e for e in results.estimates[cell.key.id]}
-    assert estimates[(300, "lecture")].measured  # cheap: run for real within the budget
+    # Which counts fit the budget depends on this machine's speed: no check on that; only
+    # that "measured" means a real full run, and that a million steps never fit 40 s.
+    measured = {iters for (iters, protocol), e in estimates.items() if e.measured}
+    assert measured == {run.iters for run in cell.runs}
     assert not estimates[(1_000_000, "lecture")].measured  # far too long: extrapolated
     far = estimates[(1_000_000, "lecture")]
     assert far.low_s < far.seconds < far.high_s
@@ -63,7 +66,7 @@ def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, tex
     for run in cell.runs:
         assert run.predicted_s is not None and run.predicted_s > 0
         assert run.prediction_error is not None
-    assert results.engine["measured_share"] > 0.5
+    assert 0 < results.engine["measured_share"] <= 1.0
 
     frame = pd.read_csv(run_dir / "cells.csv")
     assert len(frame) == 3 * 2  # iteration counts × protocols for the one cell
@@ -134,7 +137,9 @@ def test_bad_data_files(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_saves_what_was_measured_and_resume_finishes(tmp_path, text_file):
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_saves_what_was_measured_and_resume_finishes(tmp_path, text_file, stop, code):
+    """Ctrl-C and SIGTERM (CI cancellation, timeout, a scheduler's preemption) alike."""
     args = [
         "run", "--models", "bigram", "--devices", "cpu", "--iters", "20,6000", "--full",
         "--threads", "1", "--data", str(text_file), "--set", "eval_iters=5",
@@ -156,10 +161,12 @@ def test_ctrl_c_saves_what_was_measured_and_resume_finishes(tmp_path, text_file)
         process.kill()
         pytest.fail("the first full run never reached results.json")
     time.sleep(0.5)  # now inside the 6000-step run
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130, stderr
-    assert str(tmp_path / "cut") in stderr
+    assert process.returncode == code, stderr
+    assert str(tmp_path / "cut") in stderr and "--resume" in stderr
+    for name in ("report.md", "cells.csv"):
+        assert (tmp_path / "cut" / name).is_file()
     interrupted = load_results(tmp_path / "cut")
     assert interrupted.status == "interrupted"
     assert [run.iters for run in interrupted.cells[0].runs] == [20]
