@@ -46,9 +46,11 @@ def run_sweep(name: str, args: list[str], out: Path, index: int) -> Path:
 
 
 def measured_rows(run_dir: Path, sweep: str) -> list[dict[str, object]]:
+    from gpubench.results.costmodel import derive_results
     from gpubench.results.io import load_results
 
     results = load_results(run_dir)
+    derive_results(results)  # with this version's model, from the stored raw data
     rows = []
     for cell in results.cells:
         for run in cell.runs:

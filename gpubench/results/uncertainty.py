@@ -1,8 +1,8 @@
 """Small-sample statistics for the ranges of the cost model (docs/design.md, "Cost model").
 
-A range is a 90 % prediction interval: where the next measurement of the same quantity is
-expected to fall, given the few samples a run takes. With few samples the interval is wide
-on purpose (Student's t), so a range never claims more than the run measured.
+A range is a 90 % interval: where the next measurement of the same quantity is expected to
+fall, given the samples a run takes. Block and batch spreads use Student's t for their
+count; deviations seen between workers use their spread about the model's reference value.
 """
 
 from __future__ import annotations
@@ -58,14 +58,15 @@ def semi_deviations(values: Sequence[float]) -> tuple[float, float]:
 def relative_interval(deviations: Sequence[float]) -> tuple[float, float]:
     """(down, up) relative bounds for the next deviation from a reference value.
 
-    ``deviations``: relative differences measured against the reference (the reference
-    itself counts as one more sample, at 0). The 90 % prediction interval of the next sample
-    is mean +- t * sd * sqrt(1 + 1/n); the bounds are how far it reaches below and above 0.
+    ``deviations``: relative differences other workers measured against the reference (the
+    phases' value). Their root mean square about the reference, times the normal 90 %
+    quantile, and never less than the largest deviation seen on that side. With a handful
+    of samples a Student-t interval around their mean would reach below zero seconds
+    (t = 6.3 for two samples), so the spread is taken about the reference the model uses.
     Without any measured deviation there is no interval: (0, 0).
     """
     if not deviations:
         return 0.0, 0.0
-    samples = [0.0, *deviations]
-    center, spread = mean(samples), stdev(samples)
-    half = t_quantile(len(samples) - 1) * spread * math.sqrt(1 + 1 / len(samples))
-    return max(0.0, half - center), max(0.0, center + half)
+    rms = math.sqrt(sum(d * d for d in deviations) / len(deviations))
+    half = T_QUANTILE_INFINITE * rms
+    return max(half, -min(deviations)), max(half, max(deviations))
