@@ -300,3 +300,31 @@ def test_shell_completion_is_offered(runner):
     result = runner.invoke(app, ["--help"], terminal_width=200)
     assert "--install-completion" in result.stdout
     assert "--show-completion" in result.stdout
+
+
+@pytest.mark.parametrize(("stop", "code"), [("SIGINT", 130), ("SIGTERM", 143)])
+def test_a_stopped_train_prints_its_last_losses_and_time(tmp_path, tiny_text_file, stop, code):
+    """Ctrl-C and SIGTERM during `gpubench train`: the last losses and the elapsed time, then
+    130 / 143. The signal is sent once the first evaluation's line is out."""
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gpubench", "train", "--model", "bigram", "--iters", "100000000",
+         "--data", str(tiny_text_file), "--set", "eval_interval=100000000", "--set",
+         "eval_iters=2", "--generate", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert process.stdout is not None
+    deadline = time.monotonic() + 120
+    for line in process.stdout:  # wait for the step-0 evaluation: the loop is running
+        if line.startswith("step 0:") or time.monotonic() > deadline:
+            break
+    time.sleep(0.5)
+    process.send_signal(getattr(signal, stop))
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == code, err
+    assert "stopped after" in err and "of 100,000,000 steps in" in err
+    assert "last evaluation (step 0): train loss" in err
+    assert "training loss of the last steps" in err

@@ -216,4 +216,4 @@ def test_a_model_without_n_layer_is_counted_attention_included():
     assert flops > 6 * _linear_weights(session.model) * config["batch_size"] * config["block_size"]
     weights = [p.detach().clone() for p in session.model.parameters()]
     model_flops_per_step(session, shape_free)
-    assert all(torch.equal(a, b) for a, b in zip(weights, session.model.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(weights, session.model.parameters(), strict=True))

@@ -173,7 +173,7 @@ def test_the_lecture_protocol_keeps_its_evaluations():
 def test_each_evaluation_reports_its_batches_for_a_progress_bar():
     session = _tiny_gpt_session()  # eval_iters 4: 8 batches per evaluation
     seen: list[tuple[int, int]] = []
-    train(session, 2, eval_interval=10, on_eval_batch=lambda done, total: seen.append((done, total)))
+    train(session, 2, eval_interval=10, on_eval_batch=lambda *batch: seen.append(batch))
     per_eval = [(k, 8) for k in range(1, 9)]
     assert seen == per_eval * 2  # step 0 and the last step
 

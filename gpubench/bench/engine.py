@@ -389,8 +389,9 @@ class Engine:
             budget = self.phase_budget()
             self._queue_s = budget * (len(pending) - index - 1) + self._full_runs_guess_s()
             self._current = (self.clock(), budget)
-            event = {"event": "cell", "cell": key.id, "mode": "phases"}
-            self.on_event({**event, "eta_s": self.eta_s()})
+            self.on_event(
+                {"event": "cell", "cell": key.id, "mode": "phases", "eta_s": self.eta_s()}
+            )
             self.measure_cell(key, budget)
             self.save()
         full_runs = [
@@ -403,8 +404,8 @@ class Engine:
         for index, (key, iters, model) in enumerate(full_runs):
             self._queue_s = sum(expected[index + 1 :])
             self._current = (self.clock(), expected[index])
-            event = {"event": "cell", "cell": key.id, "mode": "full", "iters": iters}
-            self.on_event({**event, "eta_s": self.eta_s()})
+            full = {"event": "cell", "cell": key.id, "mode": "full", "iters": iters}
+            self.on_event({**full, "eta_s": self.eta_s()})
             self.full_run(key, iters, model)
             self.save()
         self._current, self._queue_s = None, 0.0

@@ -350,7 +350,7 @@ def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
     )
 
 
-def worker_result(session: Any, times: dict[str, float], **measured: Any) -> WorkerResult:
+def worker_result(session: Any, times: dict[str, Any], **measured: Any) -> WorkerResult:
     """The result record: what the session ran on, the setup phases, and ``measured``."""
     import torch
 

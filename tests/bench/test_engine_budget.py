@@ -262,7 +262,9 @@ def test_eta_counts_the_phases_left_and_the_full_runs_and_never_hits_zero_early(
 # --- defect 12: SIGTERM saves like Ctrl-C and says so ---------------------------------------
 
 
-@pytest.mark.parametrize(("stop", "code"), [(KeyboardInterrupt, EXIT_SIGINT), (Terminated, EXIT_SIGTERM)])
+@pytest.mark.parametrize(
+    ("stop", "code"), [(KeyboardInterrupt, EXIT_SIGINT), (Terminated, EXIT_SIGTERM)]
+)
 def test_a_stop_saves_and_carries_its_exit_code(tmp_path, monkeypatch, stop, code):
     workers = FakeWorkers()
 
