@@ -176,8 +176,6 @@ def run_sweep_command(
         print(json.dumps({"results": str(run_dir / "results.json"), "summary": results.summary,
                           "status": results.status}, indent=2))  # fmt: skip
     else:
-        for line in engine.busy_lines():  # before anything else: the figures are inflated
-            console.print(Text(line, style="bold yellow"))
         render_terminal(results, console, run_dir=run_dir)
         console.print(f"\nWrote {', '.join(str(p) for p in written)}")
     failed = [c for c in results.cells if c.status == "failed"]
