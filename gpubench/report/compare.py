@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpubench.errors import UsageError
 from gpubench.report.format import (
+    crossover_phrase,
     format_count,
     format_duration,
     format_estimate,
@@ -95,8 +96,8 @@ class ImpliedCrossover:
 
     baseline: ComparedDevice
     device: ComparedDevice
-    kind: str  # from-first | at | never | unknown
-    iters: float | None
+    kind: str  # from-first | at | until | never | unknown
+    iters: float | None  # at: first count from which it stays cheaper; until: last cheaper
     step_ratio: float | None  # baseline per-step cost / device per-step cost
     fixed_gap_s: float | None
 
@@ -115,6 +116,12 @@ class ImpliedCrossover:
                 f"{who} beats {against} from ~{format_count(round_significant(self.iters))} "
                 f"iterations: it starts {format_duration(self.fixed_gap_s)} behind and gains "
                 f"{format_duration(gain)} per step ({format_ratio(self.step_ratio)} per step)"
+            )
+        if self.kind == "until" and self.iters is not None and self.step_ratio:
+            return (
+                f"{who} {crossover_phrase(self.kind, self.iters)} against {against}: it starts "
+                f"{format_duration(-(self.fixed_gap_s or 0.0))} ahead but is "
+                f"{format_ratio(1 / self.step_ratio)} slower per step"
             )
         if self.kind == "never" and self.step_ratio and self.step_ratio > 1 / SAME_STEP_COST:
             return f"{who} and {against} cost the same per step (within {SAME_STEP_COST - 1:.0%})"

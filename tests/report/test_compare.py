@@ -116,3 +116,22 @@ def test_equal_per_step_costs_are_not_called_slower():
     sentences = [c.sentence for g in compare_runs([run, run]).groups for c in g.crossovers]
     assert sentences
     assert all("cost the same per step" in sentence for sentence in sentences)
+
+
+def test_a_device_cheaper_up_front_but_dearer_per_step_wins_until_n() -> None:
+    comparison = compare_runs([load_fixture("cpu_only"), load_fixture("two_gpus")])
+    bigram = comparison.group("bigram", 32)
+    until = next(c for c in bigram.crossovers if (c.baseline.label, c.device.label) == (
+        "A cpu", "B cpu"))  # fmt: skip
+    assert until.kind == "until" and until.iters is not None
+    assert until.fixed_gap_s is not None and until.fixed_gap_s < 0  # ahead in fixed costs
+    assert until.step_ratio is not None and until.step_ratio < 1  # dearer per step
+    assert until.sentence.startswith(
+        f"B cpu (AMD Ryzen 9 7950X 16-Core Processor (16 threads)) wins until "
+        f"{until.iters:,.0f} iterations against A cpu: it starts "
+    )
+    assert "ahead but is 1.4× slower per step" in until.sentence
+    assert "no verdict" not in until.sentence
+    console = Console(record=True, width=200, color_system=None)
+    render_comparison(comparison, console)
+    assert f"wins until {until.iters:,.0f} iterations against A cpu" in console.export_text()
