@@ -312,6 +312,26 @@ def describe_step(step: StepPrediction, cpu_step_s: float, label: str) -> str:
     )
 
 
+def crossover_clause(kind: str, iters: float | None, fixed_gap_s: float, protocol: str) -> str:
+    """The predicted GPU against the measured CPU, in words, for each kind of
+    ``find_crossover``: from-first, at (from n on), until (ahead in fixed costs but dearer
+    per step: it wins up to n), never."""
+    step = "each step (evaluations included)" if protocol == "lecture" else "each step"
+    if kind == "from-first":
+        return "wins from the first iteration"
+    if kind == "at" and iters is not None:
+        return (
+            f"starts {fixed_gap_s:.2f} s behind (fixed costs) and wins from ~{iters:,.0f} "
+            "iterations"
+        )
+    if kind == "until" and iters is not None:
+        return (
+            f"starts {-fixed_gap_s:.2f} s ahead (fixed costs) but {step} is dearer: wins "
+            f"until {iters:,.0f} iterations, then the CPU catches up"
+        )
+    return f"never wins: {step} is not cheaper"
+
+
 def predict_cell(
     *,
     model: str,
@@ -370,14 +390,7 @@ def predict_cell(
     kind, cross, _, gap = find_crossover(cpu_costs, gpu_costs, protocol)
     label = f"{model}, batch {batch_size}"
     reason = describe_step(steps["typical"], cpu_costs.step_s, label)
-    if kind == "at":
-        reason += (
-            f"; starts {gap:.2f} s behind (fixed costs) and catches up at ~{cross:,.0f} iterations"
-        )
-    elif kind == "from-first":
-        reason += "; wins from the first iteration"
-    else:
-        reason += "; never catches up: counting its evaluations, each step is not cheaper"
+    reason += "; " + crossover_clause(kind, cross, gap, protocol)
     return CellPrediction(
         model=model,
         batch_size=batch_size,

@@ -83,3 +83,20 @@ def test_seed_observation_bigram_loses_and_gpt_wins_from_first(bigram, gpt) -> N
     assert gpt_cell.crossover == "from-first"
     assert all(t.gpu_s < t.cpu_s for t in gpt_cell.totals)
     assert any("context_s" in line for line in gpt_cell.assumptions)
+
+
+def test_a_gpu_ahead_in_fixed_costs_but_dearer_per_step_wins_until_n(bigram: OpProfile) -> None:
+    # The CPU cell paid 6 s before its first step (e.g. a slow first step): the predicted
+    # A800 starts ahead (startup + context) but its bigram step is dearer than the CPU's.
+    a800 = find_gpu("a800-80gb-pcie")
+    cell = predict_cell(
+        model="bigram", batch_size=32, variant="reference",
+        cpu_costs=CostModel(6.0, 0.84e-3, 0.84e-3, 0.84e-3, 0.22, 300), profile=bigram,
+        gpu=a800, iters=[100, 100_000], eval_iters=200, protocol="train", cpu_startup_s=2.2,
+    )  # fmt: skip
+    assert cell.fixed_s < 6.0 and cell.step.step_s > 0.84e-3
+    assert cell.crossover == "until" and cell.crossover_iters is not None
+    first, last = cell.totals
+    assert first.gpu_s < first.cpu_s and last.gpu_s > last.cpu_s
+    assert f"wins until {cell.crossover_iters:,.0f} iterations" in cell.reason
+    assert "never" not in cell.reason
