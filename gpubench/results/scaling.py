@@ -79,14 +79,14 @@ class ScalingSeries:
 
 @dataclass(frozen=True)
 class WorldSizeCrossover:
-    """From how many iterations ``world_size`` ranks beat the baseline's (cost model)."""
+    """From (or until) how many iterations ``world_size`` ranks beat the baseline's."""
 
     mode: ScalingMode
     world_size: int
     baseline_world_size: int
     protocol: str
-    kind: str  # from-first | at | never
-    iters: float | None
+    kind: str  # from-first | at | until | never
+    iters: float | None  # at: first count from which N ranks stay cheaper; until: last cheaper
     step_ratio: float  # baseline per-step cost / per-step cost at world_size (>1: faster)
     fixed_gap_s: float
     sentence: str
@@ -169,7 +169,8 @@ def per_baseline_sample(cost: CostModel, factor: float) -> CostModel:
 def world_size_crossover(
     base: ScalingPoint, point: ScalingPoint, mode: ScalingMode, protocol: str = "lecture"
 ) -> WorldSizeCrossover | None:
-    """Whether "N ranks beat b from n iterations", on both cells' cost models.
+    """Whether "N ranks beat b from n iterations" (or "until n": ahead in fixed costs, slower
+    per step), on both cells' cost models.
 
     Strong scaling compares iterations directly (same global batch). Weak scaling compares
     the same number of samples: iterations are counted in the baseline's global batch.
@@ -188,6 +189,12 @@ def world_size_crossover(
         sentence = f"{ranks} beat {baseline} from the first iteration"
     elif kind == "at" and iters is not None:
         sentence = f"{ranks} beat {baseline} from {iters:,.0f} {unit}"
+    elif kind == "until" and iters is not None:
+        slower = f" but are {1 / ratio:.2f}× slower per step" if ratio > 0 else ""
+        sentence = (
+            f"{ranks} beat {baseline} until {iters:,.0f} {unit}: they start {-gap:.2f} s "
+            f"ahead{slower}"
+        )
     else:
         sentence = (
             f"{ranks} never beat {baseline}: per step they are {1 / ratio:.2f}× slower"

@@ -57,8 +57,9 @@ def test_strong_crossover_in_iterations_with_the_process_group_cost() -> None:
     two = point(2, 8, 0.5, cost=two_cost)
     crossover = world_size_crossover(base, two, "strong", protocol="train")
     assert crossover is not None and crossover.kind == "at"
-    assert crossover.iters == pytest.approx(8.0)  # (5 - 1) / (1 - 0.5)
-    assert crossover.sentence == "2 ranks beat 1 rank from 8 iterations"
+    # (5 - 1) / (1 - 0.5) = 8 is a tie: the 9th iteration is the first one cheaper
+    assert crossover.iters == 9
+    assert crossover.sentence == "2 ranks beat 1 rank from 9 iterations"
 
 
 def test_weak_crossover_counts_iterations_of_the_baseline_batch() -> None:
@@ -66,7 +67,7 @@ def test_weak_crossover_counts_iterations_of_the_baseline_batch() -> None:
     two = point(2, 8, 1.2, cost=cost(3.0, 1.2))  # twice the samples per step
     crossover = world_size_crossover(base, two, "weak", protocol="train")
     assert crossover is not None
-    assert crossover.iters == pytest.approx(2.0 / (1.0 - 0.6))
+    assert crossover.iters == 6  # 2.0 / (1.0 - 0.6) = 5 is a tie
     assert crossover.sentence.endswith("iterations of batch 8")
 
 
@@ -76,6 +77,18 @@ def test_never_when_more_ranks_are_slower_per_step() -> None:
     (crossover,) = series_crossovers([base, two], "strong", protocol="train")
     assert crossover.kind == "never"
     assert crossover.sentence == "2 ranks never beat 1 rank: per step they are 1.25× slower"
+
+
+def test_until_when_more_ranks_start_ahead_but_are_slower_per_step() -> None:
+    base = point(1, 16, 1.0, cost=cost(5.0, 1.0))
+    two = point(2, 8, 1.25, cost=cost(2.0, 1.25))  # 3 s ahead, 0.25 s dearer per step
+    (crossover,) = series_crossovers([base, two], "strong", protocol="train")
+    assert crossover.kind == "until"
+    assert crossover.iters == 11  # a tie at 12: 2 + 12 × 1.25 = 5 + 12 × 1.0
+    assert crossover.sentence == (
+        "2 ranks beat 1 rank until 11 iterations: they start 3.00 s ahead but are 1.25× "
+        "slower per step"
+    )
 
 
 def test_point_from_a_worker_result() -> None:
