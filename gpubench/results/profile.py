@@ -210,7 +210,9 @@ class Regime:
     """Which resource bounds a step, the three competing times, and the sentence that says so.
 
     ``overhead_s``: ops × per-op host cost; ``memory_s``: bytes ÷ bandwidth over the ops
-    bound by memory; ``compute_s``: FLOPs ÷ matmul rate over the ops bound by compute.
+    bound by memory; ``compute_s``: FLOPs ÷ matmul rate over the ops bound by compute (all
+    three from the machine probes). ``share``: the leading term over ``step_s``, capped at 1
+    (None without a step); ``probes_inflated``: the leading term exceeded the whole step.
     """
 
     kind: str  # overhead | memory | compute
@@ -223,6 +225,8 @@ class Regime:
     flops_per_step: float
     bytes_per_step: float
     reason: str
+    share: float | None = None
+    probes_inflated: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -315,12 +319,20 @@ def regime_terms(
     return overhead, memory, compute
 
 
-def _duration(seconds: float) -> str:
+def short_duration(seconds: float) -> str:
+    """Three significant figures in the unit that fits: "7.8 s", "36.1 ms", "916 µs"."""
+    seconds = float(f"{seconds:.3g}")  # 0.99999 s is "1 s", not "1e+03 ms"
     if seconds >= 1:
-        return f"{seconds:.2f} s"
+        return f"{seconds:.3g} s"
     if seconds >= 1e-3:
         return f"{seconds * 1e3:.3g} ms"
     return f"{seconds * 1e6:.3g} µs"
+
+
+# A runner-up term at least this fraction of the leading one is named beside it: the op
+# model's CPU self-check has 10 of 12 steps within ±25 % (benchmarks/README.md, "Op model"),
+# and two terms 25 % off in opposite directions differ by 1.25 / 0.75 ≈ 1 / 0.6.
+CLOSE_RATIO = 0.6
 
 
 def classify_regime(
@@ -330,33 +342,81 @@ def classify_regime(
     step_s: float | None = None,
     params: MachineParams | None = None,
 ) -> Regime:
-    """The regime of a profiled cell: the largest of its overhead, memory and compute times.
+    """The regime of a profiled cell, and its reason in figures that agree with each other.
 
-    ``step_s``: the measured steady step (the profiled step's wall time when None);
-    ``params``: the machine's op-model parameters (the profile's own probes when None).
-    ``label`` starts the reason, e.g. "bigram, batch 32". Pure: no clock, no torch.
+    The rule (docs/predict.md, "The regime of a cell"): overhead, memory and compute times
+    all come from one set of machine probes, so the largest of the three names the regime,
+    with no minimum share of the step: a load that slows the machine while it is probed
+    slows all three alike and leaves their order. A runner-up of at least CLOSE_RATIO of
+    the leader is named too (within the model's error, the order could be either way).
+
+    The leading term is then set against ``step_s``, the measured steady step (the profiled
+    step's wall time when None), as a share capped at 100 %. A term larger than the whole
+    step it is part of cannot be right: the probes ran while other work loaded the machine
+    (they keep their own wall-clock time). The reason says so, and gives the profiled
+    step's own wall time and its ops' own host time beside it, which were taken in the same
+    phase as the probes and so agree with each other. ``params``: the machine's op-model
+    parameters (the profile's own probes when None). Pure: no clock, no torch.
     """
     params = params or profile.params
     if params is None:
         raise ValueError("classify_regime needs machine parameters (the profile has none)")
     step = step_s if step_s is not None else profile.step_wall_s
-    overhead, memory, compute = regime_terms(profile.ops, params, parameters=profile.parameters)
-    kind = max(zip((overhead, memory, compute), REGIMES, strict=True))[1]
+    terms = dict(
+        zip(REGIMES, regime_terms(profile.ops, params, parameters=profile.parameters), strict=True)
+    )
+    kind = max(REGIMES, key=lambda name: terms[name])
+    lead = terms[kind]
     ops = profile.ops_per_step
-    per_op = overhead / ops if ops else 0.0
+    per_op = terms["overhead"] / ops if ops else 0.0
     flops, moved = profile.flops_per_step, profile.bytes_per_step
-    of_step = f"of the {_duration(step)} step"
     if kind == "overhead":
-        detail = f"{ops:,} ops per step at {per_op * 1e6:.3g} µs of host time each = "
-        detail += f"{_duration(overhead)} {of_step}"
+        detail = f"{ops:,} ops per step at {per_op * 1e6:.3g} µs of host time each"
     elif kind == "memory":
-        detail = f"{moved / 1e9:.3g} GB moved per step at "
-        detail += f"{params.bandwidth_bytes_per_s / 1e9:.3g} GB/s = {_duration(memory)} {of_step}"
+        detail = (
+            f"{moved / 1e9:.3g} GB moved per step at {params.bandwidth_bytes_per_s / 1e9:.3g} GB/s"
+        )
     else:
-        detail = f"{flops / 1e9:.3g} GFLOP per step at "
-        detail += f"{params.matmul_flops_per_s / 1e9:.3g} GFLOP/s = {_duration(compute)} {of_step}"
-    reason = f"{label}: {detail}: {kind}-bound"
-    return Regime(kind, step, overhead, memory, compute, ops, per_op, flops, moved, reason)
+        detail = (
+            f"{flops / 1e9:.3g} GFLOP per step at {params.matmul_flops_per_s / 1e9:.3g} GFLOP/s"
+        )
+    share = min(lead / step, 1.0) if step > 0 else None
+    inflated = step > 0 and lead > step
+    if step <= 0:
+        detail += f" = {short_duration(lead)} per step"
+    elif not inflated:
+        percent = f"{lead / step * 100:.0f} %"
+        detail += f" = {short_duration(lead)} ({percent}) of the {short_duration(step)} step"
+    else:
+        detail += (
+            f" = {short_duration(lead)} by the machine probes, more than the whole "
+            f"{short_duration(step)} step it is part of: other work loaded the machine while "
+            f"it was probed{_same_phase(profile, step_s)}; counted as 100 % of the step"
+        )
+    reason = f"{label}: {detail}: {kind}-bound{_runner_up(terms, kind)}"
+    return Regime(
+        kind, step, terms["overhead"], terms["memory"], terms["compute"], ops, per_op, flops,
+        moved, reason, share, inflated,
+    )  # fmt: skip
+
+
+def _runner_up(terms: dict[str, float], kind: str) -> str:
+    """ "; memory (3.02 ms) is close behind" when the second term is within CLOSE_RATIO."""
+    second = max((name for name in REGIMES if name != kind), key=lambda name: terms[name])
+    if terms[kind] > 0 and terms[second] >= CLOSE_RATIO * terms[kind]:
+        return f"; {second} ({short_duration(terms[second])}) is close behind"
+    return ""
+
+
+def _same_phase(profile: OpProfile, step_s: float | None) -> str:
+    """The profiled step's own figures, taken with the probes (when timed and not already
+    the step the term was set against)."""
+    if step_s is None or profile.step_wall_s <= 0 or profile.host_s <= 0:
+        return ""
+    return (
+        f" (the step profiled with the probes lasted {short_duration(profile.step_wall_s)}, "
+        f"its ops {short_duration(profile.host_s)} of host time)"
+    )
 
 
 def profile_from_cell(cell_record: dict[str, Any]) -> OpProfile | None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from gpubench.results.profile import MachineParams, OpProfile, OpRecord
@@ -52,3 +56,13 @@ def bigram() -> OpProfile:
 @pytest.fixture
 def gpt() -> OpProfile:
     return gpt_profile()
+
+
+LOADED_PROBES = Path(__file__).parent / "fixtures" / "loaded_probes_gpt.json"
+
+
+def loaded_probes_record() -> dict[str, Any]:
+    """A real profile whose machine probes ran under extra load, and the step measured
+    before it (fixtures/loaded_probes_gpt.json says how it was recorded)."""
+    record: dict[str, Any] = json.loads(LOADED_PROBES.read_text(encoding="utf-8"))
+    return record

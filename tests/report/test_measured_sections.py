@@ -4,6 +4,7 @@ pointer to `gpubench predict`, a busy machine, and the fast variant's measured c
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from gpubench.report.render import build_report, render_json, render_markdown, r
 from gpubench.report.sections import PREDICT_GPUS
 from gpubench.results.cpuload import CpuLoad
 from gpubench.results.profile import OpProfile, classify_regime
+from tests.predict.conftest import loaded_probes_record
 from tests.report.conftest import load_fixture, parse_markdown_tables
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +50,25 @@ def test_each_profiled_cell_has_its_regime_with_the_figures_of_its_profile() -> 
     assert "of the 916 µs step: overhead-bound" in lines[0]  # the measured median step
     gpt = next(line for line in lines if line.startswith("gpt, batch 64, reference, cpu"))
     assert "matmul" in gpt and "attention" in gpt and "optimizer" in gpt and "copies" in gpt
+
+
+def test_a_regime_line_never_makes_a_part_larger_than_the_step() -> None:
+    # A profile recorded while other work loaded the machine during its probes, beside the
+    # step measured before: the probes' overhead (41.1 ms) exceeds that step (13 ms).
+    record = loaded_probes_record()
+    run = load_fixture("profiled")
+    cell = run.cells[2]
+    assert cell.phases is not None
+    cell.profile = record["profile"]
+    cell.phases.step.median_s = record["step_median_s"]
+    line = regime_lines(run)[2]
+    assert line.startswith("gpt, batch 64, reference, cpu: 565 ops per step at ")
+    assert "41.1 ms by the machine probes, more than the whole 13 ms step it is part of" in line
+    assert "41.1 ms of the 13 ms step" not in line
+    assert "other work loaded the machine while it was probed" in line
+    assert "the step profiled with the probes lasted 744 ms" in line
+    for text in regime_lines(run):
+        assert all(int(share) <= 100 for share in re.findall(r"(\d+) %", text)), text
 
 
 def test_the_regimes_are_one_section_in_every_output() -> None:
