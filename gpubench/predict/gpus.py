@@ -45,89 +45,131 @@ class GpuSpec:
         return {**asdict(self), "host_link_bytes_per_s": self.host_link_bytes_per_s}
 
 
-def _flops(fp32: float, tf32: float | None = None, bf16: float | None = None,
-           fp16: float | None = None) -> dict[str, float]:  # fmt: skip
-    peaks = {"fp32": fp32 * TERA}
-    for key, value in (("tf32", tf32), ("bf16", bf16), ("fp16", fp16)):
-        if value is not None:
-            peaks[key] = value * TERA
-    return peaks
+def host_link_text(form: str, pcie_gen: int) -> str:
+    """ "PCIe 4.0 x16", or "SXM4 (PCIe 4.0 x16 to the host)" for a socketed part."""
+    pcie = f"PCIe {pcie_gen}.0 x16"
+    return pcie if form == "PCIe" else f"{form} ({pcie} to the host)"
 
 
-H100_SOURCE = (
-    "NVIDIA H100 Tensor Core GPU datasheet, SXM column: FP32 67, TF32 989 / BF16 1,979 TFLOPS "
-    "'with sparsity' (halved), 3,350 GB/s; confirmed against the datasheet table reproduced at "
-    "archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html and the dense figures (494.7, "
-    "989.4) at glennklockwood.com/garden/processors/h100"
-)
-GPUS: tuple[GpuSpec, ...] = (
-    GpuSpec("h100-sxm5", "NVIDIA H100 SXM5 80GB", "datacenter", _flops(67, 494.5, 989.5, 989.5),
-            3350 * GIGA, 80, "SXM5 (PCIe 5.0 x16 to the host)", 5, H100_SOURCE),
-    GpuSpec("h100-pcie", "NVIDIA H100 PCIe 80GB", "datacenter", _flops(51, 378, 756.5, 756.5),
-            2000 * GIGA, 80, "PCIe 5.0 x16", 5,
-            "NVIDIA H100 Tensor Core GPU datasheet, PCIe column: FP32 51, TF32 756 / BF16 "
-            "1,513 TFLOPS with sparsity (halved), 2,000 GB/s; confirmed at archive-lib.hpctech"
-            ".co.jp/gpuproduct/nvidia-h100.html"),
-    GpuSpec("h200", "NVIDIA H200 SXM 141GB", "datacenter", _flops(67, 494.5, 989.5, 989.5),
-            4800 * GIGA, 141, "SXM5 (PCIe 5.0 x16 to the host)", 5,
-            "NVIDIA H200 Tensor Core GPU datasheet, SXM column: the H100 SXM's GH100 compute "
-            "(BF16 1,979 TFLOPS with sparsity, halved), 141 GB HBM3e at 4.8 TB/s; confirmed at "
-            "aiwiki.ai/wiki/nvidia_h200 and lzwjava.github.io/nvidia-h200-gpu-specs-en"),
-    GpuSpec("a100-sxm4-40gb", "NVIDIA A100 SXM4 40GB", "datacenter", _flops(19.5, 156, 312, 312),
-            1555 * GIGA, 40, "SXM4 (PCIe 4.0 x16 to the host)", 4,
-            "NVIDIA A100 Tensor Core GPU datasheet, 40GB SXM column (FP32 19.5, TF32 156, "
-            "BF16 312 dense, 1,555 GB/s); confirmed at glennklockwood.com/garden/processors/A100"),
-    GpuSpec("a100-sxm4-80gb", "NVIDIA A100 SXM4 80GB", "datacenter", _flops(19.5, 156, 312, 312),
-            2039 * GIGA, 80, "SXM4 (PCIe 4.0 x16 to the host)", 4,
-            "NVIDIA A100 Tensor Core GPU datasheet, 80GB SXM column (same compute, 2,039 GB/s); "
-            "confirmed at glennklockwood.com/garden/processors/A100"),
-    GpuSpec("a800-80gb-pcie", "NVIDIA A800 80GB PCIe", "datacenter", _flops(19.5, 156, 312, 312),
-            1935 * GIGA, 80, "PCIe 4.0 x16", 4,
-            "NVIDIA A800 80GB PCIe datasheet: the A100 80GB PCIe's GA100 figures (FP32 19.5, "
-            "TF32 156, BF16 312 TFLOPS dense, 1,935 GB/s), only NVLink cut to 400 GB/s; "
-            "compute confirmed at hmc-tech.com/gpu/nvidia-a800-vs-nvidia-t40 (19.49, 155.94, "
-            "311.87), 'identical to the A100 but for NVLink' at tweakers.net/nieuws/203182; "
-            "the 1,935 GB/s is the A100 80GB PCIe datasheet's figure, not re-confirmed"),
-    GpuSpec("l4", "NVIDIA L4 24GB", "datacenter", _flops(30.3, 60, 121, 121),
-            300 * GIGA, 24, "PCIe 4.0 x16", 4,
-            "NVIDIA L4 Tensor Core GPU datasheet: FP32 30.3, TF32 120 / FP16-BF16 242 TFLOPS "
-            "with sparsity (halved), 300 GB/s; confirmed at store.sourcecode.com (TF32 120 with "
-            "sparsity, 300 GB/s) and grokipedia.com/page/NVIDIA_L4_vs_L40S (242, 300 GB/s)"),
-    GpuSpec("t4", "NVIDIA T4 16GB", "datacenter", _flops(8.1, fp16=65),
-            320 * GIGA, 16, "PCIe 3.0 x16", 3,
-            "NVIDIA T4 Tensor Core GPU datasheet (FP32 8.1, mixed-precision FP16 65 TFLOPS, "
-            "320 GB/s, PCIe 3.0); confirmed at pcpartcomparison.com/gpu/tesla-t4-vs-l4"),
-    GpuSpec("v100-sxm2", "NVIDIA V100 SXM2 32GB", "datacenter", _flops(15.7, fp16=125),
-            900 * GIGA, 32, "SXM2 (PCIe 3.0 x16 to the host)", 3,
-            "NVIDIA Tesla V100 GPU Accelerator datasheet (SXM2: FP32 15.7, tensor 125 TFLOPS, "
-            "900 GB/s); the same three figures in huggingface.co/RajBhope/gpu-runtime-predictor "
-            "gpu_catalog.json (a third-party table)"),
-    GpuSpec("rtx-a6000", "NVIDIA RTX A6000 48GB", "workstation", _flops(38.7, 77.4, 154.8, 154.8),
-            768 * GIGA, 48, "PCIe 4.0 x16", 4,
-            "NVIDIA Ampere GA102 GPU Architecture whitepaper, RTX A6000 column (dense; FP32 "
-            "38.7 confirmed in huggingface.co/datasets/ohdoking/gpu_spec; tensor figures not "
-            "re-confirmed: the A40 datasheet's GA102 rates, 74.8/149.7 at a lower clock, agree)"),
-    GpuSpec("rtx-6000-ada", "NVIDIA RTX 6000 Ada 48GB", "workstation",
-            _flops(91.1, 182.1, 364.2, 364.2), 960 * GIGA, 48, "PCIe 4.0 x16", 4,
-            "NVIDIA Ada GPU Architecture whitepaper, RTX 6000 Ada column (dense; FP32 91.1 "
-            "confirmed in huggingface.co/datasets/ohdoking/gpu_spec; tensor figures not "
-            "re-confirmed)"),
-    GpuSpec("rtx-4090", "NVIDIA GeForce RTX 4090 24GB", "consumer",
-            _flops(82.6, 82.6, 165.2, 165.2), 1008 * GIGA, 24, "PCIe 4.0 x16", 4,
-            "NVIDIA Ada GPU Architecture whitepaper, GeForce RTX 4090 column (FP32 accumulate; "
-            "FP32 82.58 in huggingface.co/datasets/ohdoking/gpu_spec, dense BF16 165 and "
-            "1,008 GB/s in gist.github.com/mikasenghaas/d63ded03f1f0417b1677627119bacc0d)"),
-    GpuSpec("rtx-3090", "NVIDIA GeForce RTX 3090 24GB", "consumer", _flops(35.6, 35.6, 71, 71),
-            936 * GIGA, 24, "PCIe 4.0 x16", 4,
-            "NVIDIA Ampere GA102 GPU Architecture whitepaper, appendix A, GeForce RTX 3090 "
-            "(FP32 35.58 in huggingface.co/datasets/ohdoking/gpu_spec; FP16 71 TFLOPS and "
-            "936 GB/s in a third-party table, huggingface.co/datasets/Fdddhhhill)"),
-    GpuSpec("rtx-3060", "NVIDIA GeForce RTX 3060 12GB", "consumer", _flops(12.7, 12.7, 25.4, 25.4),
-            360 * GIGA, 12, "PCIe 4.0 x16", 4,
-            "NVIDIA GeForce RTX 3060 specifications (28 SMs, 1.78 GHz boost, 360 GB/s) with "
-            "the GA10x per-SM tensor rates of the GA102 whitepaper (FP32 accumulate); FP16 25 "
-            "TFLOPS and 360 GB/s in a third-party table, huggingface.co/datasets/Fdddhhhill"),
-)  # fmt: skip
+# Dense peaks in TFLOP/s per dtype (fp32 = non-tensor FP32; tensor rates with FP32
+# accumulate). Parts built on one die at one clock share one set of figures.
+GH100_SXM = {"fp32": 67, "tf32": 494.5, "bf16": 989.5, "fp16": 989.5}
+GA100 = {"fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312}
+
+# key: name, segment, dense TFLOP/s per dtype, memory GB/s, memory GB, form factor, PCIe gen
+TABLE: dict[str, tuple[str, str, dict[str, float], float, int, str, int]] = {
+    "h100-sxm5": ("NVIDIA H100 SXM5 80GB", "datacenter", GH100_SXM, 3350, 80, "SXM5", 5),
+    "h100-pcie": ("NVIDIA H100 PCIe 80GB", "datacenter",
+                  {"fp32": 51, "tf32": 378, "bf16": 756.5, "fp16": 756.5}, 2000, 80, "PCIe", 5),
+    "h200": ("NVIDIA H200 SXM 141GB", "datacenter", GH100_SXM, 4800, 141, "SXM5", 5),
+    "a100-sxm4-40gb": ("NVIDIA A100 SXM4 40GB", "datacenter", GA100, 1555, 40, "SXM4", 4),
+    "a100-sxm4-80gb": ("NVIDIA A100 SXM4 80GB", "datacenter", GA100, 2039, 80, "SXM4", 4),
+    "a800-80gb-pcie": ("NVIDIA A800 80GB PCIe", "datacenter", GA100, 1935, 80, "PCIe", 4),
+    "l4": ("NVIDIA L4 24GB", "datacenter",
+           {"fp32": 30.3, "tf32": 60, "bf16": 121, "fp16": 121}, 300, 24, "PCIe", 4),
+    "t4": ("NVIDIA T4 16GB", "datacenter", {"fp32": 8.1, "fp16": 65}, 320, 16, "PCIe", 3),
+    "v100-sxm2": ("NVIDIA V100 SXM2 32GB", "datacenter", {"fp32": 15.7, "fp16": 125}, 900, 32,
+                  "SXM2", 3),
+    "rtx-a6000": ("NVIDIA RTX A6000 48GB", "workstation",
+                  {"fp32": 38.7, "tf32": 77.4, "bf16": 154.8, "fp16": 154.8}, 768, 48, "PCIe", 4),
+    "rtx-6000-ada": ("NVIDIA RTX 6000 Ada 48GB", "workstation",
+                     {"fp32": 91.1, "tf32": 182.1, "bf16": 364.2, "fp16": 364.2}, 960, 48,
+                     "PCIe", 4),
+    "rtx-4090": ("NVIDIA GeForce RTX 4090 24GB", "consumer",
+                 {"fp32": 82.6, "tf32": 82.6, "bf16": 165.2, "fp16": 165.2}, 1008, 24, "PCIe", 4),
+    "rtx-3090": ("NVIDIA GeForce RTX 3090 24GB", "consumer",
+                 {"fp32": 35.6, "tf32": 35.6, "bf16": 71, "fp16": 71}, 936, 24, "PCIe", 4),
+    "rtx-3060": ("NVIDIA GeForce RTX 3060 12GB", "consumer",
+                 {"fp32": 12.7, "tf32": 12.7, "bf16": 25.4, "fp16": 25.4}, 360, 12, "PCIe", 4),
+}  # fmt: skip
+
+A100_SOURCE = "NVIDIA A100 Tensor Core GPU datasheet"
+GA102_SOURCE = "NVIDIA Ampere GA102 GPU Architecture whitepaper"
+ADA_SOURCE = "NVIDIA Ada GPU Architecture whitepaper"
+GPU_SPEC_DATASET = "huggingface.co/datasets/ohdoking/gpu_spec"
+# Where each entry's figures come from, and where they were checked.
+SOURCES = {
+    "h100-sxm5": (
+        "NVIDIA H100 Tensor Core GPU datasheet, SXM column: FP32 67, TF32 989 / BF16 1,979 "
+        "TFLOPS 'with sparsity' (halved), 3,350 GB/s; confirmed against the datasheet table "
+        "reproduced at archive-lib.hpctech.co.jp/gpuproduct/nvidia-h100.html and the dense "
+        "figures (494.7, 989.4) at glennklockwood.com/garden/processors/h100"
+    ),
+    "h100-pcie": (
+        "NVIDIA H100 Tensor Core GPU datasheet, PCIe column: FP32 51, TF32 756 / BF16 "
+        "1,513 TFLOPS with sparsity (halved), 2,000 GB/s; confirmed at archive-lib.hpctech"
+        ".co.jp/gpuproduct/nvidia-h100.html"
+    ),
+    "h200": (
+        "NVIDIA H200 Tensor Core GPU datasheet, SXM column: the H100 SXM's GH100 compute "
+        "(BF16 1,979 TFLOPS with sparsity, halved), 141 GB HBM3e at 4.8 TB/s; confirmed at "
+        "aiwiki.ai/wiki/nvidia_h200 and lzwjava.github.io/nvidia-h200-gpu-specs-en"
+    ),
+    "a100-sxm4-40gb": (
+        f"{A100_SOURCE}, 40GB SXM column (FP32 19.5, TF32 156, BF16 312 dense, 1,555 GB/s); "
+        "confirmed at glennklockwood.com/garden/processors/A100"
+    ),
+    "a100-sxm4-80gb": (
+        f"{A100_SOURCE}, 80GB SXM column (same compute, 2,039 GB/s); confirmed at "
+        "glennklockwood.com/garden/processors/A100"
+    ),
+    "a800-80gb-pcie": (
+        "NVIDIA A800 80GB PCIe datasheet: the A100 80GB PCIe's GA100 figures (FP32 19.5, "
+        "TF32 156, BF16 312 TFLOPS dense, 1,935 GB/s), only NVLink cut to 400 GB/s; "
+        "compute confirmed at hmc-tech.com/gpu/nvidia-a800-vs-nvidia-t40 (19.49, 155.94, "
+        "311.87), 'identical to the A100 but for NVLink' at tweakers.net/nieuws/203182; "
+        "the 1,935 GB/s is the A100 80GB PCIe datasheet's figure, not re-confirmed"
+    ),
+    "l4": (
+        "NVIDIA L4 Tensor Core GPU datasheet: FP32 30.3, TF32 120 / FP16-BF16 242 TFLOPS "
+        "with sparsity (halved), 300 GB/s; confirmed at store.sourcecode.com (TF32 120 with "
+        "sparsity, 300 GB/s) and grokipedia.com/page/NVIDIA_L4_vs_L40S (242, 300 GB/s)"
+    ),
+    "t4": (
+        "NVIDIA T4 Tensor Core GPU datasheet (FP32 8.1, mixed-precision FP16 65 TFLOPS, "
+        "320 GB/s, PCIe 3.0); confirmed at pcpartcomparison.com/gpu/tesla-t4-vs-l4"
+    ),
+    "v100-sxm2": (
+        "NVIDIA Tesla V100 GPU Accelerator datasheet (SXM2: FP32 15.7, tensor 125 TFLOPS, "
+        "900 GB/s); the same three figures in huggingface.co/RajBhope/gpu-runtime-predictor "
+        "gpu_catalog.json (a third-party table)"
+    ),
+    "rtx-a6000": (
+        f"{GA102_SOURCE}, RTX A6000 column (dense; FP32 38.7 confirmed in {GPU_SPEC_DATASET}; "
+        "tensor figures not re-confirmed: the A40 datasheet's GA102 rates, 74.8/149.7 at a "
+        "lower clock, agree)"
+    ),
+    "rtx-6000-ada": (
+        f"{ADA_SOURCE}, RTX 6000 Ada column (dense; FP32 91.1 confirmed in "
+        f"{GPU_SPEC_DATASET}; tensor figures not re-confirmed)"
+    ),
+    "rtx-4090": (
+        f"{ADA_SOURCE}, GeForce RTX 4090 column (FP32 accumulate; FP32 82.58 in "
+        f"{GPU_SPEC_DATASET}, dense BF16 165 and 1,008 GB/s in "
+        "gist.github.com/mikasenghaas/d63ded03f1f0417b1677627119bacc0d)"
+    ),
+    "rtx-3090": (
+        f"{GA102_SOURCE}, appendix A, GeForce RTX 3090 (FP32 35.58 in {GPU_SPEC_DATASET}; "
+        "FP16 71 TFLOPS and 936 GB/s in a third-party table, huggingface.co/datasets/Fdddhhhill)"
+    ),
+    "rtx-3060": (
+        "NVIDIA GeForce RTX 3060 specifications (28 SMs, 1.78 GHz boost, 360 GB/s) with "
+        "the GA10x per-SM tensor rates of the GA102 whitepaper (FP32 accumulate); FP16 25 "
+        "TFLOPS and 360 GB/s in a third-party table, "
+        "huggingface.co/datasets/Fdddhhhill"
+    ),
+}
+
+
+def _spec(key: str) -> GpuSpec:
+    name, segment, tflops, gb_per_s, memory_gb, form, pcie_gen = TABLE[key]
+    return GpuSpec(
+        key, name, segment, {dtype: value * TERA for dtype, value in tflops.items()},
+        gb_per_s * GIGA, memory_gb, host_link_text(form, pcie_gen), pcie_gen, SOURCES[key],
+    )  # fmt: skip
+
+
+GPUS: tuple[GpuSpec, ...] = tuple(_spec(key) for key in TABLE)
 
 
 def find_gpu(key: str) -> GpuSpec:

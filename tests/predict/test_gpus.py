@@ -36,3 +36,22 @@ def test_unknown_gpu_lists_the_known_keys() -> None:
     with pytest.raises(UsageError, match="a800-80gb-pcie"):
         parse_gpu_list("a800,t4")
     assert len(parse_gpu_list("all")) == len(GPUS)
+
+
+def test_every_table_row_has_its_source_and_a_link_of_its_pcie_generation() -> None:
+    from gpubench.predict.gpus import SOURCES, TABLE
+
+    assert set(TABLE) == set(SOURCES) == {gpu.key for gpu in GPUS}
+    for gpu in GPUS:
+        assert f"PCIe {gpu.pcie_gen}.0 x16" in gpu.host_link
+
+
+def test_parts_on_one_die_share_their_datasheet_figures() -> None:
+    h100, h200 = find_gpu("h100-sxm5"), find_gpu("h200")
+    assert h100.peak_flops == h200.peak_flops == {
+        "fp32": 67e12, "tf32": 494.5e12, "bf16": 989.5e12, "fp16": 989.5e12,
+    }  # fmt: skip
+    assert h200.bandwidth_bytes_per_s == 4800e9 and h200.host_link.startswith("SXM5 (")
+    a800 = find_gpu("a800-80gb-pcie")
+    assert a800.peak_flops == find_gpu("a100-sxm4-40gb").peak_flops
+    assert (a800.bandwidth_bytes_per_s, a800.host_link) == (1935e9, "PCIe 4.0 x16")
