@@ -16,6 +16,7 @@ from typing import Any
 from gpubench.errors import UsageError
 from gpubench.predict.gpus import GpuSpec, parse_gpu_list
 from gpubench.predict.opmodel import CellPrediction, list_assumptions, predict_cell
+from gpubench.report.format import format_duration
 from gpubench.results.costmodel import fit_cost_model
 from gpubench.results.model import CellResult, RunResults
 from gpubench.results.profile import OpProfile, profile_from_cell
@@ -102,16 +103,6 @@ def predict_run(
     return predictions
 
 
-def _seconds(value: float) -> str:
-    if value >= 3600:
-        return f"{value / 3600:.2g} h"
-    if value >= 60:
-        return f"{value / 60:.3g} min"
-    if value >= 1:
-        return f"{value:.3g} s"
-    return f"{value * 1e3:.3g} ms"
-
-
 def render_predictions(predictions: list[CellPrediction], gpus: list[GpuSpec]) -> str:
     """Plain text: one reason per cell and GPU, a totals table, then the assumptions."""
     lines = ["Predicted by gpubench's op model from this CPU run (docs/predict.md); "
@@ -126,8 +117,9 @@ def render_predictions(predictions: list[CellPrediction], gpus: list[GpuSpec]) -
             winner = "GPU" if t.gpu_s < t.cpu_s else "CPU"
             lines.append(
                 f"| {p.model} b{p.batch_size} {p.variant} | {p.gpu} | {t.iters:,} | "
-                f"~{_seconds(t.cpu_s)} | {_seconds(t.gpu_s)} | "
-                f"{_seconds(t.gpu_low_s)}-{_seconds(t.gpu_high_s)} | {winner} (predicted) |"
+                f"~{format_duration(t.cpu_s)} | {format_duration(t.gpu_s)} | "
+                f"{format_duration(t.gpu_low_s)}–{format_duration(t.gpu_high_s)} | "
+                f"{winner} (predicted) |"
             )
     lines.append("")
     lines.append("Assumptions:")

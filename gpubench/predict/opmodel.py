@@ -26,6 +26,7 @@ from gpubench.results.profile import (
     OpRecord,
     host_seconds,
     op_bound,
+    short_duration,
 )
 
 PREDICTED = "predicted"
@@ -284,31 +285,23 @@ class CellPrediction:
         return asdict(self)
 
 
-def _duration(seconds: float) -> str:
-    if seconds >= 1:
-        return f"{seconds:.3g} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.3g} ms"
-    return f"{seconds * 1e6:.3g} µs"
-
-
 def describe_step(step: StepPrediction, cpu_step_s: float, label: str) -> str:
     """One sentence: the predicted step on the GPU against the measured CPU step, and why."""
     ratio = cpu_step_s / step.step_s if step.step_s > 0 else float("inf")
     faster = f"{ratio:.2g}× faster" if ratio >= 1 else f"{1 / ratio:.2g}× slower"
     if step.regime == "overhead":
         why = (
-            f"{step.ops:,} ops per step cost {_duration(step.host_s)} of host time against "
-            f"{_duration(step.device_s)} of device time: overhead-bound"
+            f"{step.ops:,} ops per step cost {short_duration(step.host_s)} of host time against "
+            f"{short_duration(step.device_s)} of device time: overhead-bound"
         )
     else:
         why = (
-            f"{_duration(step.device_s)} of device time against {_duration(step.host_s)} "
+            f"{short_duration(step.device_s)} of device time against {short_duration(step.host_s)} "
             f"of host time: {step.regime}-bound"
         )
     return (
-        f"{label} on {step.device}: predicted step {_duration(step.step_s)} vs "
-        f"{_duration(cpu_step_s)} measured on the CPU ({faster}); {why}"
+        f"{label} on {step.device}: predicted step {short_duration(step.step_s)} vs "
+        f"{short_duration(cpu_step_s)} measured on the CPU ({faster}); {why}"
     )
 
 

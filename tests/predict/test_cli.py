@@ -69,3 +69,28 @@ def test_predict_profile_now_predicts_every_cell_on_every_gpu(tiny_run: Path) ->
         assert prediction["step"]["regime"] in ("overhead", "memory", "compute")
         for total in prediction["totals"]:
             assert total["gpu_low_s"] <= total["gpu_s"] <= total["gpu_high_s"]
+
+
+def test_rendered_predictions_say_durations_as_the_report_does() -> None:
+    from gpubench.commands.predict import render_predictions
+    from gpubench.predict.gpus import find_gpu
+    from gpubench.predict.opmodel import predict_cell
+    from gpubench.report.format import format_duration
+    from gpubench.results.costmodel import CostModel
+
+    from .conftest import gpt_profile
+
+    t4 = find_gpu("t4")
+    cell = predict_cell(
+        model="gpt", batch_size=64, variant="reference",
+        cpu_costs=CostModel(2.2, 7.8, 7.8, 7.8, 720, 500), profile=gpt_profile(), gpu=t4,
+        iters=[5000], eval_iters=200, cpu_startup_s=2.2,
+    )  # fmt: skip
+    text = render_predictions([cell], [t4])
+    (total,) = cell.totals
+    row = next(line for line in text.splitlines() if line.startswith("| gpt b64 reference | t4"))
+    assert row.split(" | ")[3:6] == [
+        f"~{format_duration(total.cpu_s)}", format_duration(total.gpu_s),
+        f"{format_duration(total.gpu_low_s)}–{format_duration(total.gpu_high_s)}",
+    ]  # fmt: skip
+    assert f"- {cell.reason}." in text
