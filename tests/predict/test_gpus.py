@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gpubench.errors import UsageError
-from gpubench.predict.gpus import GPUS, find_gpu, parse_gpu_list
+from gpubench.predict.gpus import GPUS, GpuSpec, find_gpu, parse_gpu_list
 
 
 def test_table_has_at_least_twelve_gpus_of_every_segment() -> None:
@@ -16,7 +16,7 @@ def test_table_has_at_least_twelve_gpus_of_every_segment() -> None:
 
 
 @pytest.mark.parametrize("gpu", GPUS, ids=lambda gpu: gpu.key)
-def test_every_entry_is_sourced_and_ordered(gpu) -> None:  # type: ignore[no-untyped-def]
+def test_every_entry_is_sourced_and_ordered(gpu: GpuSpec) -> None:
     assert gpu.source and gpu.host_link
     assert gpu.peak_flops["fp32"] > 1e12
     assert gpu.bandwidth_bytes_per_s > 1e11

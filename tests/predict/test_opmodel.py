@@ -64,7 +64,9 @@ def test_fast_variant_uses_bf16_where_the_gpu_has_it() -> None:
     assert matmul_dtype("reference", find_gpu("h100-sxm5")) == "fp32"
 
 
-def test_seed_observation_bigram_loses_and_gpt_wins_from_first(bigram, gpt) -> None:  # type: ignore[no-untyped-def]
+def test_seed_observation_bigram_loses_and_gpt_wins_from_first(
+    bigram: OpProfile, gpt: OpProfile
+) -> None:
     a800 = find_gpu("a800-80gb-pcie")
     bigram_cell = predict_cell(
         model="bigram", batch_size=32, variant="reference",

@@ -17,8 +17,9 @@ def test_a_cpu_only_laptop_sees_what_the_other_machines_gpu_does() -> None:
     gpt = comparison.group("gpt", 64)
     assert [device.label for device in gpt.devices] == ["A cpu", "B cpu", "B cuda:0"]
     assert [row.iters for row in gpt.rows] == [500, 3000, 5000, 50000]
-    laptop_step = cell_cost_model(laptop.cells[1]).per_step_s("lecture")
-    a800_step = cell_cost_model(a800.cells[3]).per_step_s("lecture")
+    laptop_model, a800_model = cell_cost_model(laptop.cells[1]), cell_cost_model(a800.cells[3])
+    assert laptop_model is not None and a800_model is not None
+    laptop_step, a800_step = laptop_model.per_step_s("lecture"), a800_model.per_step_s("lecture")
     implied = {(c.baseline.label, c.device.label): c for c in gpt.crossovers}
     gpu_vs_laptop = implied[("A cpu", "B cuda:0")]
     assert gpu_vs_laptop.kind == "from-first"
@@ -28,6 +29,7 @@ def test_a_cpu_only_laptop_sees_what_the_other_machines_gpu_does() -> None:
     )
     assert implied[("B cpu", "B cuda:0")].step_ratio == pytest.approx(9.8, abs=0.05)
     row = gpt.rows[-1]  # 50,000 iterations, all extrapolated
+    assert row.estimates[0] is not None and row.estimates[2] is not None
     assert row.speedups[2] == pytest.approx(row.estimates[0].seconds / row.estimates[2].seconds)
 
 

@@ -41,6 +41,7 @@ def test_each_profiled_cell_has_its_regime_with_the_figures_of_its_profile() -> 
     lines = regime_lines(run)
     assert len(lines) == len([c for c in run.cells if c.phases is not None]) == 5
     for cell, line in zip(run.cells, lines, strict=True):
+        assert cell.profile is not None and cell.phases is not None
         profile = OpProfile.from_dict(cell.profile)
         regime = classify_regime(profile, label="x", step_s=cell.phases.step.median_s)
         assert f"{profile.ops_per_step:,} ops per step" in line
