@@ -354,12 +354,17 @@ def allreduce_share(
 def throughput(cell: DistributedCell, step_s: float) -> dict[str, Any]:
     """Tokens per step and per second over all ranks (the global batch), and per device."""
     from gpubench.bench import flops
-    from gpubench.core.models import count_parameters
 
     world = cell.context.world_size
     tokens = cell.batch_per_rank * cell.session.block_size * world
-    config = {**cell.job["config"], "batch_size": cell.batch_per_rank * world}
-    per_step = flops.flops_per_step(config, count_parameters(cell.local_model))
+    config = {**cell.job["config"], "batch_size": cell.batch_per_rank}
+    # counted on the local model: through DDP a counted backward would all-reduce
+    cell.session.model = cell.local_model
+    try:
+        per_rank, method = flops.model_flops_per_step(cell.session, config)
+    finally:
+        cell.session.model = cell.ddp
+    per_step = per_rank * world if per_rank else None
     dtype = str(cell.session.dtype or "torch.float32").removeprefix("torch.")
     tokens_per_s = tokens / step_s if step_s > 0 else 0.0
     return {
@@ -367,8 +372,9 @@ def throughput(cell: DistributedCell, step_s: float) -> dict[str, Any]:
         "tokens_per_s": tokens_per_s,
         "tokens_per_s_per_device": tokens_per_s / world,
         "flops_per_step": per_step,
-        "flops_per_s": per_step / step_s if step_s > 0 else None,
+        "flops_per_s": per_step / step_s if per_step and step_s > 0 else None,
         "dtype": dtype,
+        "flops_method": method,
     }
 
 
@@ -422,14 +428,15 @@ def describe(cell: DistributedCell) -> dict[str, Any]:
 
 
 def run_full(cell: DistributedCell) -> dict[str, Any]:
-    """A real lecture-style run of ``iters`` synchronising steps; losses are rank 0's."""
+    """A real run of ``iters`` synchronising steps (protocol lecture: with its evaluations;
+    train: none in the timed loop); losses are rank 0's."""
     from gpubench.core.training import train
 
     job, report = cell.job, cell.report
     cell.setup()
     iters = int(job["iters"])
-    protocol = job.get("protocol", "lecture")
-    interval = int(job["config"]["eval_interval"]) if protocol == "lecture" else iters + 1
+    lecture = job.get("protocol", "lecture") == "lecture"
+    interval = int(job["config"]["eval_interval"])
     stride = max(1, iters // 100)
 
     def on_step(i: int) -> None:
@@ -437,13 +444,14 @@ def run_full(cell: DistributedCell) -> dict[str, Any]:
             report.emit("progress", phase="train", done=i + 1, total=iters)
 
     cell.barrier()
-    result = train(cell.session, iters, eval_interval=interval, on_step=on_step)
+    # protocol train: no evaluation inside the timed loop (as the single-device worker)
+    result = train(cell.session, iters, eval_interval=interval, evaluate=lecture, on_step=on_step)
     loop_s = float(max(cell.all_gather(result.seconds)))
     final = result.final
     return {
         **{k: cell.times[k] for k in ("device_init_s", "data_s", "build_s")},
         "loop_s": loop_s,
-        "train_loss": final.train_loss if final else None,
+        "train_loss": final.train_loss if final else result.recent_train_loss,
         "val_loss": final.val_loss if final else None,
         **describe(cell),
     }
