@@ -206,7 +206,7 @@ def baselines_for(results: RunResults, protocol: str) -> dict[tuple[str, int, st
     back to its first CPU cell, so its crossover says what is missing."""
     found: dict[tuple[str, int, str], CellResult] = {}
     for cell in results.cells:
-        if cell.key.device != "cpu":
+        if cell.key.device != "cpu" or cell.key.distributed:
             continue
         best = found.get(cell.key.group)
         if best is None or _per_step(cell, protocol) < _per_step(best, protocol):
@@ -221,7 +221,9 @@ def _per_step(cell: CellResult, protocol: str) -> float:
 
 def baseline_label(results: RunResults, cell: CellResult) -> str:
     """ "cpu", or "cpu (2 threads)" when the run measured several thread counts."""
-    threads = {c.key.threads for c in results.cells if c.key.device == "cpu"}
+    threads = {
+        c.key.threads for c in results.cells if c.key.device == "cpu" and not c.key.distributed
+    }
     if cell.key.threads and len(threads) > 1:
         plural = "thread" if cell.key.threads == 1 else "threads"
         return f"{cell.key.device} ({cell.key.threads} {plural})"
@@ -310,7 +312,16 @@ def _fit_with_evidence(
 ) -> CostModel:
     assert cell.phases is not None
     evidence = run_evidence(results, cell, loops, exclude=exclude)
-    return fit_cost_model(cell.phases, int(cell.config["eval_interval"]), evidence)
+    cost = fit_cost_model(cell.phases, int(cell.config["eval_interval"]), evidence)
+    if cell.distributed:  # process-group init and the DDP wrap are fixed costs too
+        from gpubench.results.scaling import distributed_cost_model
+
+        cost = distributed_cost_model(
+            cost,
+            process_group_init_s=float(cell.distributed.get("process_group_init_s") or 0.0),
+            ddp_wrap_s=float(cell.distributed.get("ddp_wrap_s") or 0.0),
+        )
+    return cost
 
 
 def derive_results(results: RunResults, iters: Sequence[int] | None = None) -> None:
@@ -342,7 +353,10 @@ def derive_results(results: RunResults, iters: Sequence[int] | None = None) -> N
         baselines = baselines_for(results, protocol)
         pairs: dict[tuple[str, str, str], list[tuple[CellResult, CellResult]]] = {}
         for cell in results.cells:
-            if cell.key.device == "cpu" or cell.key.group not in baselines:
+            # several ranks are compared over world sizes (results/scaling.py), not here
+            if cell.key.device == "cpu" or cell.key.distributed:
+                continue
+            if cell.key.group not in baselines:
                 continue
             base = baselines[cell.key.group]
             label = baseline_label(results, base)

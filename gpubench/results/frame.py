@@ -22,6 +22,7 @@ FRAME_COLUMNS = [
     "run_id", "model", "batch_size", "variant", "device", "device_name", "threads", "status",
     "iters", "protocol", "measured", "kind", "seconds", "low_s", "high_s", "predicted_s",
     "prediction_error", "fixed_s", "step_s", "eval_s", "data", "synthetic",
+    "world_size", "scaling", "allreduce_share",
 ]  # fmt: skip
 
 
@@ -54,7 +55,8 @@ def hardware_name(results: RunResults, cell: CellResult) -> str:
     device = cell.key.device
     if device == "cpu":
         model = str(results.metadata.get("cpu_model") or "CPU")
-        return f"{model} ({cell.key.threads} threads)" if cell.key.threads else model
+        per = " per rank" if cell.key.distributed else ""
+        return f"{model} ({cell.key.threads} threads{per})" if cell.key.threads else model
     if cell.device_name:
         return cell.device_name
     # A failed cell never reported its device's name; the doctor's GPU facts know it.
@@ -110,11 +112,16 @@ def _row(results: RunResults, cell: CellResult, iters: int, protocol: str) -> di
         "eval_s": cost.eval_s if cost else nan,
         "data": results.settings.data.label,
         "synthetic": results.settings.data.synthetic,
+        "world_size": cell.key.world_size,
+        "scaling": cell.key.scaling,  # None at world size 1
+        "allreduce_share": (cell.allreduce or {}).get("share", nan),
     }
 
 
 def run_frame(results: RunResults) -> pandas.DataFrame:
     """One row per cell x iteration count x protocol; cells not measured have NaN times.
+    ``world_size`` and ``scaling`` (strong/weak, None at world size 1) tell DDP cells apart;
+    ``allreduce_share`` is their measured gradient-synchronisation share of a step.
 
     ``measured`` is True for a real full run, False for an extrapolation, and missing (NA)
     where the cell has no estimate; ``kind`` says the same in words.
@@ -129,6 +136,7 @@ def run_frame(results: RunResults) -> pandas.DataFrame:
     ]
     frame = pandas.DataFrame(rows, columns=FRAME_COLUMNS)
     frame["threads"] = frame["threads"].astype("Int64")
+    frame["world_size"] = frame["world_size"].astype("Int64")
     frame["measured"] = frame["measured"].astype("boolean")
     return frame
 

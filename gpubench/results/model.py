@@ -29,18 +29,28 @@ NOISY_SPREAD = 0.10  # IQR / median above this flags a cell as noisy (docs/desig
 
 @dataclass(frozen=True)
 class CellKey:
-    """What one cell measures: a model at a batch size and variant on a device."""
+    """What one cell measures: a model at a batch size and variant on a device, on one rank
+    or on ``world_size`` ranks under DDP (docs/distributed.md)."""
 
     model: str
-    device: str
-    batch_size: int
+    device: str  # a world size > 1 names the kind: "cpu" or "cuda" (rank r on cuda:LOCAL_RANK)
+    batch_size: int  # scaling strong: the global batch; weak: the batch of each rank
     variant: str = "reference"
-    threads: int | None = None  # CPU threads (torch.set_num_threads); None off the CPU
+    threads: int | None = None  # CPU threads (per rank); None off the CPU
+    world_size: int = 1  # ranks over all nodes; 1: the single-device worker
+    scaling: str | None = None  # world size > 1: "strong" (global batch fixed) or "weak"
 
     @property
     def id(self) -> str:
+        """``gpt/cpu/b16/reference/t2``; a world size > 1 adds ``/x2-weak`` (a single-device
+        cell's id is as it always was, so older runs keep theirs)."""
         threads = f"/t{self.threads}" if self.threads else ""
-        return f"{self.model}/{self.device}/b{self.batch_size}/{self.variant}{threads}"
+        ranks = f"/x{self.world_size}-{self.scaling}" if self.distributed else ""
+        return f"{self.model}/{self.device}/b{self.batch_size}/{self.variant}{threads}{ranks}"
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
 
     @property
     def group(self) -> tuple[str, int, str]:
@@ -171,6 +181,10 @@ class CellResult:
     fast_choices: dict[str, Any] | None = None  # the fast variant's measured options
     cpu_load: CpuLoad | None = None  # other processes on the CPU while the cell ran
     profile: dict[str, Any] | None = None  # OpProfile.to_dict(): ops of a profiled step
+    # world size > 1: the DDP shape, fixed costs (process_group_init_s, ddp_wrap_s), threads
+    # per rank and every rank's node metadata ("ranks"), as rank 0 reported them
+    distributed: dict[str, Any] | None = None
+    allreduce: dict[str, Any] | None = None  # share of the step, quartiles, method (no_sync)
 
     def run_for(self, iters: int, protocol: str) -> MeasuredRun | None:
         for run in self.runs:
@@ -265,6 +279,11 @@ class RunResults:
         # Derived values are stored too, so readers need not recompute them.
         for cell, stored in zip(self.cells, data["cells"], strict=True):
             stored["id"] = cell.key.id
+            if not cell.key.distributed:  # single-device cells are stored as before DDP
+                for name in ("world_size", "scaling"):
+                    stored["key"].pop(name)
+                for name in ("distributed", "allreduce"):
+                    stored.pop(name)
             if cell.phases is not None:
                 stats = cell.phases.step
                 stored["phases"]["step"].update(
@@ -327,4 +346,6 @@ def _cell_from_dict(data: dict[str, Any]) -> CellResult:
         fast_choices=data.get("fast_choices"),
         cpu_load=_build(CpuLoad, data["cpu_load"]) if data.get("cpu_load") else None,
         profile=data.get("profile"),
+        distributed=data.get("distributed"),
+        allreduce=data.get("allreduce"),
     )

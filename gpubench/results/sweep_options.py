@@ -23,7 +23,8 @@ DEFAULT_BUDGET_S = 300.0
 
 @dataclass(frozen=True)
 class SweepOptions:
-    """Models x batch sizes x variants x devices x threads, and how long to measure them."""
+    """Models x batch sizes x variants x devices x threads x world sizes, and how long to
+    measure them."""
 
     models: tuple[str, ...] = DEFAULT_MODELS  # reference model names or model file paths
     devices: tuple[str, ...] = ("auto",)
@@ -38,10 +39,21 @@ class SweepOptions:
     generate: int = 0  # tokens sampled per cell to time generate(); 0 skips that phase
     retune: bool = False  # measure the fast variant's choices even where they are cached
     data: DataSource = field(default_factory=lambda: DataSource(label="unknown"))
+    # ranks per node (1: the single-device worker; more: DDP cells through torchrun)
+    nproc: tuple[int, ...] = (1,)
+    nnodes: int = 1  # machines running the same cells (torchrun's c10d rendezvous)
+    rdzv_endpoint: str | None = None  # HOST:PORT of the rendezvous, with nnodes > 1
+    node_rank: int | None = None  # this machine's rank among the nodes (None: join order)
+
+    @property
+    def world_sizes(self) -> tuple[int, ...]:
+        """Ranks over all nodes for each --nproc entry (docs/distributed.md)."""
+        return tuple(sorted({n * self.nnodes for n in self.nproc}))
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape: lists for tuples, the data source as a dict."""
-        return {
+        """The JSON shape: lists for tuples, the data source as a dict; the launch keys only
+        where the sweep has ranks (single-device settings are stored as before)."""
+        stored = {
             "models": list(self.models),
             "devices": list(self.devices),
             "iters": list(self.iters),
@@ -56,6 +68,12 @@ class SweepOptions:
             "retune": self.retune,
             "data": self.data.to_dict(),
         }
+        if self.nproc != (1,) or self.nnodes > 1:
+            stored.update(
+                nproc=list(self.nproc), nnodes=self.nnodes,
+                rdzv_endpoint=self.rdzv_endpoint, node_rank=self.node_rank,
+            )  # fmt: skip
+        return stored
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SweepOptions:
@@ -65,7 +83,7 @@ class SweepOptions:
         for name in ("models", "devices", "variants"):
             if name in values:
                 values[name] = tuple(str(item) for item in values[name])
-        for name in ("iters", "threads"):
+        for name in ("iters", "threads", "nproc"):
             if name in values:
                 values[name] = tuple(int(item) for item in values[name] or ())
         if values.get("batch_sizes") is not None:
@@ -76,6 +94,12 @@ class SweepOptions:
             values["budget_s"] = float(values["budget_s"])
         if "generate" in values:
             values["generate"] = int(values["generate"] or 0)
+        if not values.get("nproc"):
+            values.pop("nproc", None)
+        if "nnodes" in values:
+            values["nnodes"] = int(values["nnodes"] or 1)
+        if values.get("node_rank") is not None:
+            values["node_rank"] = int(values["node_rank"])
         for name in ("full", "retune"):
             if name in values:
                 values[name] = bool(values[name])
