@@ -288,6 +288,31 @@ def run(
             "--threads", metavar="N", help="CPU threads (default: physical cores); a list compares."
         ),
     ] = None,
+    nproc: Annotated[
+        str,
+        typer.Option(
+            "--nproc",
+            metavar="LIST",
+            help="Ranks per node, e.g. 1,2,4: above 1, DDP cells through torchrun (strong and "
+            "weak scaling).",
+        ),
+    ] = "1",
+    nnodes: Annotated[
+        int,
+        typer.Option("--nnodes", metavar="N", help="Machines running the same cells (torchrun)."),
+    ] = 1,
+    rdzv_endpoint: Annotated[
+        str | None,
+        typer.Option(
+            "--rdzv-endpoint",
+            metavar="HOST:PORT",
+            help="With --nnodes: the c10d rendezvous, one node's address.",
+        ),
+    ] = None,
+    node_rank: Annotated[
+        int | None,
+        typer.Option("--node-rank", metavar="R", help="With --nnodes: this machine's rank."),
+    ] = None,
     overrides: SetOption = None,
     data: DataOption = None,
     generate: Annotated[
@@ -345,6 +370,7 @@ def run(
             models=models, devices=devices, iters=iters, batch_sizes=batch_sizes,
             protocol=protocol.value, variants=variant, budget_s=budget, full=full,
             threads=threads, overrides=overrides, generate=generate, retune=retune,
+            nproc=nproc, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, node_rank=node_rank,
         )  # fmt: skip
         with sigterm_as_interrupt():  # SIGTERM saves like Ctrl-C, and exits 143
             code = run_sweep_command(

@@ -72,6 +72,10 @@ def parse_sweep_options(
     generate: int = 0,
     retune: bool = False,
     data: DataSource | None = None,
+    nproc: str = "1",
+    nnodes: int = 1,
+    rdzv_endpoint: str | None = None,
+    node_rank: int | None = None,
 ) -> SweepOptions:
     """The run's options from the command line's text, checked for what needs no model file
     and no device: counts, names, spelling. ``devices`` stays as asked (``auto`` included)."""
@@ -86,6 +90,12 @@ def parse_sweep_options(
     if not budget_s > 0:
         raise UsageError(f"--budget {budget_s}: must be a positive number of seconds")
     batch_list = parse_count_list(batch_sizes, option="--batch-sizes") if batch_sizes else None
+    nproc_list = tuple(parse_count_list(nproc, option="--nproc"))
+    check_launch(nproc_list, nnodes, rdzv_endpoint, node_rank)
+    if max(nproc_list) * nnodes > 1 and "compile" in variant_list:
+        raise UsageError(
+            "--variant compile is not measured on several ranks yet; drop it or use --nproc 1"
+        )
     return SweepOptions(
         models=tuple(split_list(models, option="--models")),
         devices=parse_devices(devices),
@@ -100,4 +110,25 @@ def parse_sweep_options(
         generate=generate,
         retune=retune,
         data=data or DataSource(label="unknown"),
+        nproc=nproc_list,
+        nnodes=nnodes,
+        rdzv_endpoint=rdzv_endpoint,
+        node_rank=node_rank,
     )
+
+
+def check_launch(
+    nproc: tuple[int, ...], nnodes: int, rdzv_endpoint: str | None, node_rank: int | None
+) -> None:
+    """The torchrun shape the options ask for, checked before anything runs (one line each):
+    a rendezvous only makes sense across machines, and every shape must be a valid launch."""
+    if nnodes < 1:
+        raise UsageError(f"--nnodes {nnodes}: must be a whole number of at least 1")
+    if rdzv_endpoint is not None and nnodes < 2:
+        raise UsageError("--rdzv-endpoint is for several machines: add --nnodes N (N > 1)")
+    if node_rank is not None and nnodes < 2:
+        raise UsageError("--node-rank is for several machines: add --nnodes N (N > 1)")
+    from gpubench.bench.distributed import LaunchSpec
+
+    for count in nproc:  # LaunchSpec raises the one-line UsageError for a bad shape
+        LaunchSpec(count, nnodes=nnodes, rdzv_endpoint=rdzv_endpoint, node_rank=node_rank)

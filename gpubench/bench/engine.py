@@ -12,19 +12,23 @@ command to rerun (docs/design.md, "Run flow").
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import shutil
+import signal
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpubench.bench.peak import DeviceProbeJob, DeviceProbeResult
 from gpubench.bench.plan import SweepPlan
 from gpubench.errors import GpubenchError
-from gpubench.interrupts import EXIT_SIGINT, exit_code
+from gpubench.interrupts import EXIT_SIGINT, EXIT_SIGTERM, exit_code
 from gpubench.results.costmodel import (
     CostModel,
     cell_cost_model,
@@ -35,9 +39,22 @@ from gpubench.results.costmodel import (
 from gpubench.results.cpuload import CpuLoad, busy_machine_lines
 from gpubench.results.io import save_results
 from gpubench.results.job import JobMode, WorkerJob, WorkerResult
-from gpubench.results.model import CellKey, CellResult, Failure, MeasuredRun, RunResults
+from gpubench.results.model import (
+    CellKey,
+    CellResult,
+    Failure,
+    MeasuredRun,
+    Phases,
+    RunResults,
+    StepStats,
+    Throughput,
+)
+from gpubench.results.sweep_options import SweepOptions
 from gpubench.runner import EventHandler, WorkerOutcome, describe_returncode, killed_by_sigkill
 from gpubench.runner import run_worker as run_module
+
+if TYPE_CHECKING:
+    from gpubench.bench.distributed import DistributedOutcome, LaunchSpec
 
 PHASES_SHARE = 0.5  # at most this share of the budget goes to measuring phases
 MIN_PHASE_BUDGET_S = 2.0
@@ -45,6 +62,21 @@ WORKER_MODULE = "gpubench.bench.worker"
 PROBE_MODULE = "gpubench.bench.peak"
 PROBE_TIMEOUT_S = 180.0
 BUSY_PREFIXES = ("The CPU was busy", "Rerun when the machine is idle")
+DONE = ("ok", "elsewhere")  # cells a resumed sweep does not run again
+REPORTED_ELSEWHERE = (
+    "measured on several machines: global rank 0 ran on another node, whose run folder "
+    "holds this cell's results"
+)
+THROUGHPUT_FIELDS = {f.name for f in dataclasses.fields(Throughput)}
+
+
+class RendezvousFailed(GpubenchError):
+    """The nodes of a several-machine sweep did not meet: every next cell would wait again,
+    so the sweep stops (what was measured is saved)."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(f"{message} (sweep stopped; measured cells saved in {run_dir})")
+        self.run_dir = run_dir
 
 
 class SweepInterrupted(GpubenchError):
@@ -119,6 +151,44 @@ def cell_threads(key: CellKey) -> int:
 
         return key.threads or usable_cores()
     return 1
+
+
+def launch_spec(options: SweepOptions, key: CellKey, run: str) -> LaunchSpec:
+    """The torchrun shape of a DDP cell; the rendezvous id names the cell and the launch,
+    so every node joins the same one (and a late node never joins the previous cell's)."""
+    from gpubench.bench.distributed import LaunchSpec
+
+    digest = hashlib.sha256(f"{key.id}/{run}".encode()).hexdigest()[:12]
+    return LaunchSpec(
+        nproc_per_node=key.world_size // options.nnodes, nnodes=options.nnodes,
+        rdzv_endpoint=options.rdzv_endpoint, node_rank=options.node_rank,
+        rdzv_id=f"gpubench-{digest}",
+    )  # fmt: skip
+
+
+def ddp_job(job: WorkerJob, key: CellKey) -> dict[str, Any]:
+    """The rank program's job: the worker job plus the scaling mode (docs/distributed.md)."""
+    return {**job.to_dict(), "scaling": key.scaling}
+
+
+def with_distributed_costs(cost: CostModel, shape: dict[str, Any] | None) -> CostModel:
+    """A DDP cell's terms with process-group init and the DDP wrap in F."""
+    from gpubench.results.scaling import distributed_cost_model
+
+    if not shape:
+        return cost
+    return distributed_cost_model(
+        cost, process_group_init_s=float(shape.get("process_group_init_s") or 0.0),
+        ddp_wrap_s=float(shape.get("ddp_wrap_s") or 0.0),
+    )  # fmt: skip
+
+
+def stop_code(stop: KeyboardInterrupt) -> int:
+    """130 for Ctrl-C, 143 for SIGTERM, also when it reached a DDP launcher (which turns it
+    into ``CellTerminated`` to tear its ranks down first)."""
+    if getattr(stop, "signum", None) == signal.SIGTERM:
+        return EXIT_SIGTERM
+    return exit_code(stop)
 
 
 def default_sampler() -> Any:
@@ -240,7 +310,7 @@ class Engine:
         stored = self.results.metadata.setdefault("device_probes", {})
         wanted: dict[str, tuple[str, int | None, set[str]]] = {}
         for key in self.plan.cells:
-            if self._cell(key).status == "ok":
+            if self._cell(key).status in DONE or key.distributed:
                 continue
             dtypes = {"fp32"}
             if key.device.startswith("cuda") and key.variant in ("fast", "compile"):
@@ -288,8 +358,11 @@ class Engine:
     def phase_budget(self) -> float:
         """Seconds for the next phases worker, its startup included: the phases' share of
         the budget less what probes and phases spent so far, over the cells still to do."""
-        pending = max(1, sum(self._cell(k).status != "ok" for k in self.plan.cells))
-        share = self.plan.options.budget_s * PHASES_SHARE - self.phases_spent_s
+        options = self.plan.options
+        if options.nnodes > 1:  # every node must hand its ranks the same budget
+            return max(MIN_PHASE_BUDGET_S, options.budget_s * PHASES_SHARE / len(self.plan.cells))
+        pending = max(1, sum(self._cell(k).status not in DONE for k in self.plan.cells))
+        share = options.budget_s * PHASES_SHARE - self.phases_spent_s
         return max(MIN_PHASE_BUDGET_S, share / pending)
 
     def _cell(self, key: CellKey) -> CellResult:
@@ -300,6 +373,8 @@ class Engine:
         return cell
 
     def measure_cell(self, key: CellKey, budget_s: float) -> CellResult:
+        if key.distributed:
+            return self.measure_distributed(key, budget_s)
         cell = self._cell(key)
         options = self.plan.options
         probe = self.probes.get(probe_key(key.device, key.threads))
@@ -333,7 +408,92 @@ class Engine:
         speed.peak_flops_measured = peak
         speed.mfu = mfu(speed.flops_per_s, peak) if speed.flops_per_s and peak else None
 
+    # -- cells of world size > 1 (torchrun; docs/distributed.md) --------------------------
+    def _launch(
+        self, key: CellKey, job: WorkerJob, timeout_s: float, run: str
+    ) -> DistributedOutcome:
+        """One DDP launch of ``key``; a rendezvous that failed stops the sweep."""
+        from gpubench.bench.distributed import launch_cell
+
+        def forward(event: dict[str, Any]) -> None:
+            self.on_event({**event, "cell": key.id, "mode": job.mode})
+
+        spec = launch_spec(self.plan.options, key, run)
+        start = self._now()
+        outcome = launch_cell(
+            ddp_job(job, key), spec, timeout_s=timeout_s, on_event=forward,
+            python=self.python or sys.executable,
+        )  # fmt: skip
+        self.measured_s += outcome.wall_s
+        self._record_load(key, start)
+        if outcome.failure is not None and outcome.failure.kind == "rendezvous":
+            cell = self._cell(key)
+            if cell.status != "ok":
+                cell.status, cell.failure = "failed", outcome.failure
+            self.save()
+            raise RendezvousFailed(outcome.failure.message, self.run_dir)
+        return outcome
+
+    def measure_distributed(self, key: CellKey, budget_s: float) -> CellResult:
+        cell = self._cell(key)
+        job = self._job(key, "phases", budget_s=budget_s)
+        timeout_s = 4 * budget_s + 120
+        outcome = self._launch(key, job, timeout_s, "phases")
+        self.phases_spent_s += outcome.wall_s
+        payload = outcome.payload
+        if payload is None:
+            if outcome.failure is None:  # rank 0 lived on another node: it reports there
+                cell.status, cell.failure = "elsewhere", None
+                cell.notes = [REPORTED_ELSEWHERE]
+            else:
+                cell.status, cell.failure = "failed", outcome.failure
+            return cell
+        raw = dict(payload["phases"])
+        raw["step"] = StepStats(**raw["step"])
+        cell.phases = Phases(startup_s=outcome.startup_s, **raw)
+        cell.distributed = payload["distributed"]
+        cell.allreduce = payload.get("allreduce")
+        cell.cost = with_distributed_costs(
+            fit_cost_model(cell.phases, int(cell.config["eval_interval"])), cell.distributed
+        )
+        speed = {k: v for k, v in payload["throughput"].items() if k in THROUGHPUT_FIELDS}
+        cell.throughput = Throughput(**speed)
+        cell.device_name, cell.n_params = payload["device_name"], payload["n_params"]
+        cell.status, cell.failure = "ok", None
+        cell.notes = cell.phases.quality_notes()
+        return cell
+
+    def full_run_distributed(self, key: CellKey, iters: int, expected: float) -> None:
+        cell = self._cell(key)
+        protocol = self.plan.options.protocol
+        job = self._job(key, "full", iters=iters, protocol=protocol)
+        timeout_s = 3 * expected + 120
+        outcome = self._launch(key, job, timeout_s, f"full-{iters}")
+        payload = outcome.payload
+        if payload is None or payload.get("loop_s") is None:
+            failure = outcome.failure or Failure("error", "no training loop time")
+            cell.notes.append(
+                f"full run of {iters:,} iterations failed ({failure.kind}): {failure.message}"
+            )
+            return
+        shape = payload.get("distributed") or {}
+        setup_s = sum(float(payload[k]) for k in ("device_init_s", "data_s", "build_s"))
+        setup_s += float(shape.get("process_group_init_s", 0.0))
+        setup_s += float(shape.get("ddp_wrap_s", 0.0))
+        loop_s = float(payload["loop_s"])
+        cell.runs.append(
+            MeasuredRun(
+                iters=iters, protocol=protocol, seconds=outcome.startup_s + setup_s + loop_s,
+                loop_s=loop_s, train_loss=payload.get("train_loss"),
+                val_loss=payload.get("val_loss"), predicted_s=expected,
+            )
+        )  # fmt: skip
+
     def full_run(self, key: CellKey, iters: int, predicted: CostModel) -> None:
+        if key.distributed:
+            expected = predicted.predict(iters, self.plan.options.protocol)
+            self.full_run_distributed(key, iters, expected)
+            return
         cell = self._cell(key)
         protocol = self.plan.options.protocol
         expected = predicted.predict(iters, protocol)
@@ -371,17 +531,23 @@ class Engine:
                 self._sweep()
                 self.results.status = "complete"
             except KeyboardInterrupt as stop:
-                for cell in self.results.cells:
-                    if cell.status == "pending":
-                        cell.status = "interrupted"
-                self.results.status = "interrupted"
-                self.finish(started)
-                raise SweepInterrupted(self.run_dir, exit_code(stop)) from None
+                self._stopped(started)
+                raise SweepInterrupted(self.run_dir, stop_code(stop)) from None
+            except RendezvousFailed:
+                self._stopped(started)
+                raise
         self.finish(started)
         return self.results
 
+    def _stopped(self, started: float) -> None:
+        for cell in self.results.cells:
+            if cell.status == "pending":
+                cell.status = "interrupted"
+        self.results.status = "interrupted"
+        self.finish(started)
+
     def _sweep(self) -> None:
-        pending = [key for key in self.plan.cells if self._cell(key).status != "ok"]
+        pending = [key for key in self.plan.cells if self._cell(key).status not in DONE]
         self._queue_s = self._phases_left_s(len(pending)) + self._full_runs_guess_s()
         if pending:
             self.probe_devices()
@@ -444,10 +610,12 @@ class Engine:
         return max(0.0, self.clock() - start - expected)
 
     def full_run_plan(self) -> list[tuple[CellKey, int]]:
+        several_nodes = self.plan.options.nnodes > 1  # nodes could not agree on the plan
         ok = {
             key.id: (key, model)
             for key in self.plan.cells
-            if (model := cell_cost_model(self._cell(key))) is not None
+            if not (several_nodes and key.distributed)
+            and (model := cell_cost_model(self._cell(key))) is not None
         }
         protocol = self.plan.options.protocol
         todo_iters = self.plan.options.iters

@@ -108,6 +108,7 @@ def expand_plan(
     """
     specs = models if models is not None else check_options(options, source)
     devices = resolve_devices(options.devices, available_devices)
+    check_ranks(options, devices, available_devices)
     threads = options.threads or (default_threads(),)
     configs: dict[CellKey, dict[str, Any]] = {}
     for spec in specs:
@@ -115,8 +116,8 @@ def expand_plan(
         batch_sizes = options.batch_sizes or (base["batch_size"],)
         for batch, variant, device in itertools.product(batch_sizes, options.variants, devices):
             config = {**base, "batch_size": batch}
-            for thread_count in threads if device == "cpu" else (None,):
-                configs[CellKey(spec.name, device, batch, variant, thread_count)] = config
+            for key in cell_keys(spec.name, device, batch, variant, threads, options):
+                configs.setdefault(key, config)
     stored_models = tuple(
         spec.name if spec.name in REFERENCE_MODELS else str(spec.path) for spec in specs
     )
@@ -128,6 +129,58 @@ def expand_plan(
         data=data_source(source),
     )
     return SweepPlan(options=resolved, models=specs, source=source, configs=configs)
+
+
+def device_kind(device: str) -> str:
+    """What a DDP cell runs on: ``cuda:1`` -> ``cuda`` (rank r takes cuda:LOCAL_RANK)."""
+    return device.partition(":")[0]
+
+
+def cell_keys(
+    model: str,
+    device: str,
+    batch: int,
+    variant: str,
+    threads: tuple[int, ...],
+    options: SweepOptions,
+) -> list[CellKey]:
+    """The cells of one model, batch, variant and device over the world sizes: the
+    single-device cell at world size 1, then a strong and a weak DDP cell for each world
+    size above 1 (once per device kind; CPU threads split between a node's ranks)."""
+    keys = []
+    for world in options.world_sizes:
+        if world == 1:
+            for count in threads if device == "cpu" else (None,):
+                keys.append(CellKey(model, device, batch, variant, count))
+            continue
+        per_node = world // options.nnodes
+        on_cpu = device == "cpu"
+        per_rank = sorted({max(1, t // per_node) for t in threads}) if on_cpu else [None]
+        for count in per_rank:
+            for scaling in ("strong", "weak"):
+                keys.append(
+                    CellKey(model, device_kind(device), batch, variant, count, world, scaling)
+                )
+    return keys
+
+
+def check_ranks(options: SweepOptions, devices: list[str], available: list[str]) -> None:
+    """One-line usage errors before anything runs: enough visible GPUs for the ranks of a
+    node, and a global batch that strong scaling can split evenly."""
+    gpus = [d for d in available if d.startswith("cuda")]
+    most = max(options.nproc)
+    if most > 1 and any(d.startswith("cuda") for d in devices) and most > len(gpus):
+        raise UsageError(
+            f"--nproc {most}: needs {most} visible GPUs on this node, found {len(gpus)}; "
+            "see gpubench doctor"
+        )
+    for world in options.world_sizes:
+        for batch in options.batch_sizes or ():
+            if world > 1 and batch % world:
+                raise UsageError(
+                    f"--batch-sizes {batch}: strong scaling splits it between {world} ranks; "
+                    f"use multiples of {world}"
+                )
 
 
 def new_run_dir(out: Path, name: str | None = None) -> Path:

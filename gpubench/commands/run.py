@@ -208,7 +208,12 @@ def _describe_plan(err: Console, plan: SweepPlan, run_dir: Path) -> None:
     iters = ", ".join(f"{n:,}" for n in options.iters)
     mode = "every count measured (--full)" if options.full else f"budget {options.budget_s:.0f} s"
     cells = f"{len(plan.cells)} cell" + ("s" if len(plan.cells) != 1 else "")
+    ranks = ""
+    if max(options.world_sizes) > 1:
+        worlds = ", ".join(map(str, options.world_sizes))
+        nodes = f" on {options.nnodes} nodes" if options.nnodes > 1 else ""
+        ranks = f" · world sizes {worlds}{nodes} (strong and weak scaling)"
     err.print(
-        f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters} · {cells} · "
+        f"Sweep: {models} on {', '.join(plan.devices)} · iterations {iters}{ranks} · {cells} · "
         f"{mode} · data {plan.source.label} → {run_dir}"
     )
