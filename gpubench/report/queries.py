@@ -64,12 +64,15 @@ def report_protocols(results: RunResults) -> list[str]:
 
 def cpu_configurations(results: RunResults) -> int:
     """How many CPU thread counts the run measured (more than one: labels name the threads)."""
-    return len({cell.key.threads for cell in results.cells if is_cpu(cell.key.device)})
+    cpus = [c for c in results.cells if is_cpu(c.key.device) and not c.key.distributed]
+    return len({cell.key.threads for cell in cpus})
 
 
 def device_label(cell: CellResult, results: RunResults) -> str:
     """ "cpu", "cuda:0"; a CPU measured at several thread counts is "cpu (4 threads)"."""
     key = cell.key
+    if key.distributed:  # several ranks: "cpu ×2 (weak)" (report/scaling.py)
+        return f"{key.device} ×{key.world_size} ({key.scaling})"
     if is_cpu(key.device) and key.threads and cpu_configurations(results) > 1:
         plural = "thread" if key.threads == 1 else "threads"
         return f"{key.device} ({key.threads} {plural})"
@@ -99,9 +102,12 @@ def cell_name(cell: CellResult, results: RunResults) -> str:
 
 
 def groups_of(results: RunResults) -> dict[GroupKey, list[CellResult]]:
-    """Cells that differ only by device, in run order, CPU cells first within each group."""
+    """Cells that differ only by device, in run order, CPU cells first within each group
+    (single-device cells: several ranks have the Scaling section)."""
     groups: dict[GroupKey, list[CellResult]] = {}
     for cell in results.cells:
+        if cell.key.distributed:  # compared over world sizes in the Scaling section
+            continue
         groups.setdefault(cell.key.group, []).append(cell)
     for cells in groups.values():
         cells.sort(key=lambda cell: not is_cpu(cell.key.device))

@@ -66,6 +66,7 @@ from gpubench.report.queries import (
     verdict_line,
 )
 from gpubench.report.regimes import has_profiles, regime_lines
+from gpubench.report.scaling import scaling_sections
 from gpubench.report.sentences import overrides_sentences, summary_sentences
 from gpubench.report.tables import (
     iteration_table,
@@ -293,6 +294,11 @@ def measured_runs_section(report: ReportContext) -> list[Section]:
     return [Section("measured-runs", "Measured full runs vs predictions", (block,))]
 
 
+def scaling_section(report: ReportContext) -> list[Section]:
+    """DDP cells over world sizes: strong and weak scaling (report/scaling.py)."""
+    return scaling_sections(report.results, report.protocol)
+
+
 def throughput_section(report: ReportContext) -> list[Section]:
     table = throughput_table(report.results)
     return [Section("throughput", "Throughput", (table,))] if table.rows else []
@@ -328,6 +334,7 @@ SECTIONS: tuple[SectionBuilder, ...] = (
     summary_section,
     time_to_train_sections,
     phases_section,
+    scaling_section,
     regime_section,
     predicted_section,
     measured_runs_section,

@@ -286,6 +286,7 @@ def throughput_table(results: RunResults) -> Table:
             NOT_MEASURED if speed.mfu is None else f"{speed.mfu * 100:.1f} %",
             _peak_text(speed.peak_flops_measured, speed.dtype),
             _peak_text(speed.peak_flops_spec, speed.peak_flops_spec_source),
+            flops_method_text(speed.flops_method),
         ]
         if with_generate:
             rate = cell.phases.generate_tokens_per_s if cell.phases else None
@@ -295,14 +296,54 @@ def throughput_table(results: RunResults) -> Table:
         title="Throughput",
         headers=(
             "cell", "tokens/step", "tokens/s", "FLOP/step", "FLOP/s", "MFU",
-            "measured peak", "spec peak",
+            "measured peak", "spec peak", "model FLOPs",
         ) + (("generate tokens/s",) if with_generate else ()),
         rows=tuple(rows),
-        terminal_columns=(0, 2, 4, 5, 6) + ((8,) if with_generate else ()),
-        caption="MFU = achieved FLOP/s ÷ the peak measured on the device (a matmul probe at "
-        "the run's dtype); FLOPs per step: 6·N + 12·L·H·Q·T per token (PaLM, appendix B); "
-        "spec peak: the datasheet's dense figure for a known GPU.",
+        terminal_columns=(0, 2, 4, 5, 6) + ((9,) if with_generate else ()),
+        caption=throughput_caption(
+            [c.throughput.flops_method for c in results.cells if c.throughput is not None]
+        ),
     )  # fmt: skip
+
+
+# How each cell's model FLOPs were obtained (Throughput.flops_method, set by bench/flops.py):
+# the caption explains only the methods the run used.
+FLOPS_METHODS = (
+    ("no matmuls", "no matmuls: MFU does not apply",
+     "no matmuls: the model has no matrix products, so MFU does not apply"),
+    ("not counted", "not counted", "not counted: FlopCounterMode could not follow an op"),
+    ("formula", "formula (PaLM)", "formula: 6·N + 12·L·H·Q·T per token (PaLM, appendix B)"),
+    ("counted", "counted (FlopCounterMode)",
+     "counted: torch's FlopCounterMode over one forward and backward"),
+)  # fmt: skip
+
+
+def _flops_method(method: str | None) -> tuple[str, str] | None:
+    lowered = (method or "").lower()
+    for needle, short, long in FLOPS_METHODS:
+        if needle in lowered:
+            return short, long
+    return None
+
+
+def flops_method_text(method: str | None) -> str:
+    """A cell's FLOPs source in a few words (``—`` where the run did not record it)."""
+    found = _flops_method(method)
+    return found[0] if found is not None else (method or NOT_MEASURED)
+
+
+def throughput_caption(methods: list[str | None]) -> str:
+    """MFU's definition, then each FLOPs method the cells used, said once."""
+    used = []
+    for method in methods:
+        found = _flops_method(method)
+        if found is not None and found[1] not in used:
+            used.append(found[1])
+    how = ("; model FLOPs per step — " + "; ".join(used)) if used else ""
+    return (
+        "MFU = achieved FLOP/s ÷ the peak measured on the device (a matmul probe at the run's "
+        f"dtype){how}; spec peak: the datasheet's dense figure for a known GPU."
+    )
 
 
 def _peak_text(flops: float | None, note: str | None) -> str:
