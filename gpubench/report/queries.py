@@ -83,7 +83,8 @@ def hardware_name(cell: CellResult, results: RunResults) -> str:
     """What the device is: the GPU's name, or the CPU model with its thread count."""
     if is_cpu(cell.key.device):
         model = str(results.metadata.get("cpu_model") or "CPU")
-        return f"{model} ({cell.key.threads} threads)" if cell.key.threads else model
+        per = " per rank" if cell.key.distributed else ""
+        return f"{model} ({cell.key.threads} threads{per})" if cell.key.threads else model
     if cell.device_name:
         return cell.device_name
     # A failed cell never reported its device's name; the run's GPU facts know it.
