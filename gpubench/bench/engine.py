@@ -159,10 +159,13 @@ def launch_spec(options: SweepOptions, key: CellKey, run: str) -> LaunchSpec:
     from gpubench.bench.distributed import LaunchSpec
 
     digest = hashlib.sha256(f"{key.id}/{run}".encode()).hexdigest()[:12]
+    host = (options.rdzv_endpoint or "").rpartition(":")[0]
+    # nodes meeting on a loopback address are one machine: reach each other there too
+    local = host if host in ("127.0.0.1", "localhost", "[::1]") else None
     return LaunchSpec(
         nproc_per_node=key.world_size // options.nnodes, nnodes=options.nnodes,
         rdzv_endpoint=options.rdzv_endpoint, node_rank=options.node_rank,
-        rdzv_id=f"gpubench-{digest}",
+        rdzv_id=f"gpubench-{digest}", local_addr=local,
     )  # fmt: skip
 
 
