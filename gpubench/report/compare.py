@@ -1,6 +1,9 @@
 """``gpubench compare``: line up runs from different machines cell by cell.
 
-Cells match on (model, batch size, variant, protocol). Times come from the runs' tidy frames
+Cells match on their whole key but the device: model, batch size, variant, world size and
+scaling mode (a DDP cell lines up with the DDP cells of the other runs, never with a
+single-device cell; docs/distributed.md), per protocol; thread counts and devices are the
+columns. Times come from the runs' tidy frames
 (``RunResults.frame()``: measured where that run measured the count, else extrapolated);
 counts one run was not asked for are read off its stored cost terms. So a CPU-only laptop
 run can see what another machine's GPU would do for it: the speedup per iteration count, and
@@ -24,6 +27,7 @@ from gpubench.report.format import (
     round_significant,
 )
 from gpubench.report.queries import (
+    device_label,
     failure_text,
     group_title,
     hardware_name,
@@ -39,7 +43,9 @@ from gpubench.results.model import CellResult, Estimate, RunResults
 if TYPE_CHECKING:
     from rich.console import Console
 
-CompareKey = tuple[str, int, str, str]  # (model, batch size, variant, protocol)
+GroupKey = tuple[str, int, str, int, str | None]
+# (model, batch size, variant, world size, scaling): cells that differ only by device
+CompareKey = tuple[str, int, str, int, str | None, str]  # a GroupKey and the protocol
 # Keys of a cell's config that do not change what one step costs: a different max_iters
 # in two runs does not make them incomparable (the sweep's own iteration counts are used).
 CONFIG_KEYS_IGNORED = frozenset({"max_iters", "batch_size"})
@@ -71,12 +77,15 @@ class ComparedDevice:
 
     @property
     def label(self) -> str:
-        """ "A cpu", "B cuda:0"; thread counts named when a run measured several."""
+        """ "A cpu", "B cuda:0", "A cpu ×2 (weak)"; thread counts named when a run measured
+        several."""
         key = self.cell.key
+        if key.distributed:
+            return f"{self.run.letter} {device_label(self.cell, self.run.results)}"
         same = [
             c
             for c in self.run.results.cells
-            if c.key.group == key.group and c.key.device == key.device
+            if group_key(c) == group_key(self.cell) and c.key.device == key.device
         ]
         threads = f" ({key.threads} threads)" if len(same) > 1 and key.threads else ""
         return f"{self.run.letter} {key.device}{threads}"
@@ -147,13 +156,16 @@ class ComparedGroup:
     variant: str
     protocol: str
     devices: list[ComparedDevice]
+    world_size: int = 1
+    scaling: str | None = None  # world size > 1: "strong" or "weak"
     baseline: int = 0  # the column speedups are against: the first measured CPU
     rows: list[ComparedRow] = field(default_factory=list)
     crossovers: list[ImpliedCrossover] = field(default_factory=list)
 
     @property
     def title(self) -> str:
-        return group_title((self.model, self.batch_size, self.variant))
+        return _group_text((self.model, self.batch_size, self.variant, self.world_size,
+                            self.scaling))  # fmt: skip
 
 
 @dataclass
@@ -163,13 +175,35 @@ class Comparison:
     protocol: str  # the headline protocol (the first run's)
     unmatched: list[str] = field(default_factory=list)  # "gpt b64 (A only)"
 
-    def group(self, model: str, batch_size: int, variant: str = "reference") -> ComparedGroup:
+    def group(
+        self,
+        model: str,
+        batch_size: int,
+        variant: str = "reference",
+        *,
+        world_size: int = 1,
+        scaling: str | None = None,
+    ) -> ComparedGroup:
+        wanted = (model, batch_size, variant, world_size, scaling, self.protocol)
         for group in self.groups:
-            if (group.model, group.batch_size, group.variant, group.protocol) == (
-                model, batch_size, variant, self.protocol,
-            ):  # fmt: skip
+            found = (group.model, group.batch_size, group.variant, group.world_size,
+                     group.scaling, group.protocol)  # fmt: skip
+            if found == wanted:
                 return group
-        raise KeyError((model, batch_size, variant))
+        raise KeyError(wanted[:-1])
+
+
+def group_key(cell: CellResult) -> GroupKey:
+    """The key cells are matched on across runs: everything but the device and threads."""
+    key = cell.key
+    return (key.model, key.batch_size, key.variant, key.world_size, key.scaling)
+
+
+def _group_text(group: GroupKey) -> str:
+    """ "gpt, batch 64"; a DDP group adds its ranks: "gpt, batch 64 · ×2 (weak)"."""
+    model, batch, variant, world_size, scaling = group
+    title = group_title((model, batch, variant))
+    return title if world_size == 1 else f"{title} · ×{world_size} ({scaling})"
 
 
 def compare_runs(runs: list[RunResults]) -> Comparison:
@@ -187,21 +221,22 @@ def compare_runs(runs: list[RunResults]) -> Comparison:
 
 def _unmatched(runs: list[ComparedRun], common: list[CompareKey]) -> list[str]:
     """Cells only some runs have, named with the runs that have them."""
-    held: dict[tuple[str, int, str], list[str]] = {}
-    shared = {key[:3] for key in common}
+    held: dict[GroupKey, list[str]] = {}
+    shared = {key[:-1] for key in common}
     for run in runs:
-        for model, batch, variant, _ in _keys_of(run.results):
-            if (model, batch, variant) not in shared:
-                letters = held.setdefault((model, batch, variant), [])
+        for key in _keys_of(run.results):
+            group = key[:-1]
+            if group not in shared:
+                letters = held.setdefault(group, [])
                 if run.letter not in letters:
                     letters.append(run.letter)
-    return [f"{group_title(group)} ({', '.join(letters)} only)" for group, letters in held.items()]
+    return [f"{_group_text(group)} ({', '.join(letters)} only)" for group, letters in held.items()]
 
 
 def _keys_of(run: RunResults) -> list[CompareKey]:
     return list(
         dict.fromkeys(
-            (*cell.key.group, protocol) for cell in run.cells for protocol in report_protocols(run)
+            (*group_key(cell), protocol) for cell in run.cells for protocol in report_protocols(run)
         )
     )
 
@@ -213,13 +248,13 @@ def _common_keys(runs: list[ComparedRun]) -> list[CompareKey]:
         held = "; ".join(
             f"{run.letter} has "
             + ", ".join(
-                sorted({f"{m} b{b} {v}" for m, b, v, _ in _keys_of(run.results)}) or ["no cells"]
+                sorted({_group_text(key[:-1]) for key in _keys_of(run.results)}) or ["no cells"]
             )
             for run in runs
         )
         raise UsageError(
-            f"cannot compare: the runs share no cell (same model, batch size, variant and "
-            f"protocol); {held}"
+            f"cannot compare: the runs share no cell (same model, batch size, variant, world "
+            f"size and protocol); {held}"
         )
     return common
 
@@ -257,8 +292,9 @@ def _differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
     ]
 
 
-TimeKey = tuple[str, str, int, str, str, int | None, str, int]
-# (run letter, model, batch size, variant, device, threads, protocol, iterations)
+TimeKey = tuple[str, str, int, str, str, int | None, int, str | None, str, int]
+# (run letter, model, batch size, variant, device, threads, world size, scaling, protocol,
+#  iterations): a cell's whole key, so a DDP cell never stands for a single-device one
 
 
 def _times(runs: list[ComparedRun]) -> dict[TimeKey, Estimate]:
@@ -274,8 +310,10 @@ def _times(runs: list[ComparedRun]) -> dict[TimeKey, Estimate]:
     found: dict[TimeKey, Estimate] = {}
     for row in stacked[stacked["measured"].notna()].itertuples(index=False):
         threads = None if pandas.isna(row.threads) else int(row.threads)
+        world_size = 1 if pandas.isna(row.world_size) else int(row.world_size)
+        scaling = None if pandas.isna(row.scaling) else str(row.scaling)
         key = (row.run, row.model, int(row.batch_size), row.variant, row.device, threads,
-               row.protocol, int(row.iters))  # fmt: skip
+               world_size, scaling, row.protocol, int(row.iters))  # fmt: skip
         found[key] = Estimate(
             int(row.iters), row.protocol, float(row.seconds), float(row.low_s),
             float(row.high_s), bool(row.measured), float(row.predicted_s),
@@ -290,7 +328,7 @@ def _estimate(
     key = device.cell.key
     found = times.get(
         (device.run.letter, key.model, key.batch_size, key.variant, key.device, key.threads,
-         protocol, iters)
+         key.world_size, key.scaling, protocol, iters)
     )  # fmt: skip
     cost = device.cost_model
     if found is not None or cost is None:
@@ -303,16 +341,17 @@ def _estimate(
 def _build_group(
     runs: list[ComparedRun], key: CompareKey, iters: list[int], times: dict[TimeKey, Estimate]
 ) -> ComparedGroup:
-    model, batch, variant, protocol = key
+    model, batch, variant, world_size, scaling, protocol = key
     devices = [
         ComparedDevice(run, cell)
         for run in runs
         for cell in sorted(
-            (c for c in run.results.cells if c.key.group == (model, batch, variant)),
+            (c for c in run.results.cells if group_key(c) == key[:-1]),
             key=lambda c: not is_cpu(c.key.device),
         )
     ]
-    group = ComparedGroup(model, batch, variant, protocol, devices, _baseline_column(devices))
+    group = ComparedGroup(model, batch, variant, protocol, devices, world_size, scaling,
+                          _baseline_column(devices))  # fmt: skip
     for n in iters:
         estimates = [_estimate(device, n, protocol, times) for device in devices]
         base = estimates[group.baseline]

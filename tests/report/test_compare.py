@@ -137,3 +137,60 @@ def test_a_device_cheaper_up_front_but_dearer_per_step_wins_until_n() -> None:
     console = Console(record=True, width=200, color_system=None)
     render_comparison(comparison, console)
     assert f"wins until {until.iters:,.0f} iterations against A cpu" in console.export_text()
+
+
+def ddp_run(tmp_path, monkeypatch, name: str):
+    """A run with a 1-thread CPU cell and its strong and weak cells on 2 ranks of 1 thread
+    each (the fake launcher of the engine's tests): one key apart only by world size."""
+    from gpubench.bench import distributed as distributed_module
+    from tests.bench.test_engine_budget import FakeWorkers, make_engine
+    from tests.bench.test_engine_ranks import FakeLauncher
+
+    monkeypatch.setattr(distributed_module, "launch_cell", FakeLauncher())
+    folder = tmp_path / name
+    folder.mkdir()
+    engine = make_engine(folder, monkeypatch, FakeWorkers(), models="bigram", threads="1",
+                         nproc="1,2", iters="100,1000")  # fmt: skip
+    return engine.run()
+
+
+def test_ddp_cells_match_on_world_size_and_scaling_never_on_the_single_device(
+    tmp_path, monkeypatch
+) -> None:
+    runs = [ddp_run(tmp_path, monkeypatch, "a"), ddp_run(tmp_path, monkeypatch, "b")]
+    comparison = compare_runs(runs)
+    single = comparison.group("bigram", 32)
+    assert [device.label for device in single.devices] == ["A cpu", "B cpu"]
+    for scaling in ("strong", "weak"):
+        group = comparison.group("bigram", 32, world_size=2, scaling=scaling)
+        assert [device.label for device in group.devices] == [
+            f"A cpu ×2 ({scaling})", f"B cpu ×2 ({scaling})",
+        ]  # fmt: skip
+        assert f"×2 ({scaling})" in group.title
+    for group in comparison.groups:  # each column shows its own cell's times
+        for index, device in enumerate(group.devices):
+            own = {
+                (e.iters, e.protocol): e for e in device.run.results.estimates[device.cell.key.id]
+            }
+            for row in group.rows:
+                shown, stored = row.estimates[index], own[(row.iters, group.protocol)]
+                assert shown is not None, device.label
+                assert (shown.seconds, shown.low_s, shown.high_s) == (
+                    stored.seconds, stored.low_s, stored.high_s,
+                ), device.label  # fmt: skip
+        assert all(
+            (c.baseline.cell.key.world_size, c.baseline.cell.key.scaling)
+            == (c.device.cell.key.world_size, c.device.cell.key.scaling)
+            for c in group.crossovers
+        )  # a crossover pairs cells of one world size and scaling mode
+    assert comparison.unmatched == []
+    console = Console(record=True, width=160, color_system=None)
+    render_comparison(comparison, console)
+    assert "B cpu ×2 (weak)" in console.export_text()
+
+
+def test_a_ddp_cell_only_one_run_has_is_named_with_its_world_size(tmp_path, monkeypatch) -> None:
+    runs = [ddp_run(tmp_path, monkeypatch, "a"), ddp_run(tmp_path, monkeypatch, "b")]
+    runs[1].cells = [cell for cell in runs[1].cells if cell.key.scaling != "weak"]
+    comparison = compare_runs(runs)
+    assert comparison.unmatched == ["bigram, batch 32 · ×2 (weak) (A only)"]
