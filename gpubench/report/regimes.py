@@ -5,7 +5,9 @@ phases on the device that ran them) says how many ops a step runs, what each cos
 host, and how its time splits between matmuls, attention, elementwise ops, the optimizer and
 copies. ``classify_regime`` (docs/predict.md, "The regime of a cell") turns that into
 overhead-, memory- or compute-bound with the figures behind it; this module only words it.
-Cells measured before profiling existed say "not profiled", never a guess.
+Cells measured before profiling existed say "not profiled", never a guess; DDP cells are not
+profiled by design (their step is read over world sizes in the Scaling section,
+docs/distributed.md) and say so.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ SHARE_NAMES = (
     ("other", "other (views, framework)"),
 )
 NOT_PROFILED = "not profiled (measured before op profiles were recorded)"
+NOT_PROFILED_DDP = "not profiled (DDP cells are not, by design: see Scaling over ranks)"
 
 
 def has_profiles(results: RunResults) -> bool:
@@ -36,7 +39,8 @@ def cell_label(cell: CellResult, results: RunResults) -> str:
     parts = [key.model, f"batch {key.batch_size}"]
     if len(set(results.settings.variants or [])) > 1 or key.variant != "reference":
         parts.append(key.variant)
-    if len({c.key.device for c in results.cells}) > 1 or not key.device.startswith("cpu"):
+    several = len({c.key.device for c in results.cells}) > 1 or not key.device.startswith("cpu")
+    if several or key.distributed:  # "cpu ×2 (weak)" beside the single-device "gpt, batch 64"
         parts.append(device_label(cell, results))
     return ", ".join(parts)
 
@@ -56,7 +60,7 @@ def regime_line(cell: CellResult, results: RunResults) -> str:
     """One cell's regime and its figures, or why there is none."""
     label = cell_label(cell, results)
     if not cell.profile:
-        return f"{label}: {NOT_PROFILED}"
+        return f"{label}: {NOT_PROFILED_DDP if cell.key.distributed else NOT_PROFILED}"
     try:
         profile = OpProfile.from_dict(cell.profile)
     except (ValueError, KeyError, TypeError) as error:

@@ -3,6 +3,7 @@ pointer to `gpubench predict`, a busy machine, and the fast variant's measured c
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ from gpubench.report.busy import MARK
 from gpubench.report.document import Bullets
 from gpubench.report.notes import fast_choice_lines, warning_lines
 from gpubench.report.predicted import gpu_checks, gpu_spec_for
-from gpubench.report.regimes import NOT_PROFILED, regime_lines
+from gpubench.report.regimes import NOT_PROFILED, NOT_PROFILED_DDP, regime_lines
 from gpubench.report.render import build_report, render_json, render_markdown, render_terminal
 from gpubench.report.sections import PREDICT_GPUS
 from gpubench.results.cpuload import CpuLoad
@@ -101,6 +102,19 @@ def test_a_cell_without_a_profile_beside_profiled_ones_says_not_profiled() -> No
     line = regime_lines(run)[2]
     assert line == f"gpt, batch 64, reference, cpu: {NOT_PROFILED}"
     assert "bound" not in line
+
+
+def test_a_ddp_cell_is_not_profiled_by_design_not_for_its_age() -> None:
+    run = load_fixture("profiled")
+    single = run.cells[2]
+    ddp = dataclasses.replace(
+        single, key=dataclasses.replace(single.key, world_size=2, scaling="weak"), profile=None
+    )
+    run.cells.append(ddp)
+    line = regime_lines(run)[-1]
+    assert line == f"gpt, batch 64, reference, cpu ×2 (weak): {NOT_PROFILED_DDP}"
+    assert "measured before" not in line and "by design" in line
+    assert regime_lines(run)[2].startswith("gpt, batch 64, reference, cpu: ")  # unchanged
 
 
 # -- 2. a CPU-only run points to `gpubench predict` -----------------------------------------
