@@ -3,8 +3,9 @@
 Built from ``gpubench.results.scaling`` on the stored cells, never refitted: per model, variant
 and device kind, one table per scaling mode with throughput per device, speedup, scaling
 efficiency and its spread, the all-reduce share, and the world-size crossover sentence
-("2 ranks beat 1 from n iterations"). Efficiency and shares are measured (step times of the
-phases); crossovers come from the cells' cost models, extrapolated (docs/distributed.md).
+("2 ranks beat 1 from n iterations"). Efficiency and shares are measured (median step times
+of the phases); crossovers come from the cells' cost models, extrapolated, and their sentence
+names the per-iteration costs it compares (docs/distributed.md).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ INTRO = (
     "CUDA). Efficiency = throughput per device ÷ the smallest world size's, measured from the "
     "median steps, with the range the step quartiles allow; all-reduce share = (synchronising "
     "− `no_sync` step) ÷ synchronising step, measured. Crossovers are extrapolated from the "
-    "cells' cost models, process-group init and DDP wrap in F."
+    "cells' cost models, process-group init and DDP wrap in F: mean steps, evaluations included "
+    "under the lecture protocol, so their per-iteration costs can differ from the median-step "
+    "speedup; weak scaling compares the same samples trained, evaluated at the same samples."
 )
 
 
@@ -122,8 +125,14 @@ def series_table(
     return Table(
         title=f"{group.title} — {MODE_WORDS[series.mode]}",
         headers=(
-            "ranks", "batch per rank × ranks", "tokens/s", "tokens/s per device", "speedup",
-            "efficiency (spread)", "all-reduce share (q1–q3)", "process group + DDP wrap",
+            "ranks",
+            "batch per rank × ranks",
+            "tokens/s",
+            "tokens/s per device",
+            "speedup",
+            "efficiency (spread)",
+            "all-reduce share (q1–q3)",
+            "process group + DDP wrap",
         ),  # fmt: skip
         rows=rows,
         terminal_columns=(0, 3, 4, 5, 6),

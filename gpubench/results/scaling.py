@@ -5,6 +5,12 @@ scaling keeps the batch per rank fixed (more ranks, more work per step). Both ar
 one formula: efficiency = (throughput per device at N) / (throughput per device at the
 baseline), which is T_b / (T_N * N / b) for strong and T_b / T_N for weak scaling
 (docs/distributed.md). Its spread comes from the step quartiles of both cells.
+
+Crossovers read the cells' cost models instead (mean steps, evaluations included under the
+lecture protocol), so their sentence names the per-iteration costs it compares: a reader can
+tell them from the table's median-step speedup. Weak scaling compares the same samples trained,
+evaluated at the same samples, so a wider global batch is never credited with evaluating
+less often.
 """
 
 from __future__ import annotations
@@ -90,6 +96,9 @@ class WorldSizeCrossover:
     step_ratio: float  # baseline per-step cost / per-step cost at world_size (>1: faster)
     fixed_gap_s: float
     sentence: str
+    # per iteration (weak: of the baseline's global batch), mean step plus evaluation share
+    base_step_cost_s: float = 0.0
+    step_cost_s: float = 0.0
 
 
 def efficiency(base: ScalingPoint, point: ScalingPoint, base_step_s: float, step_s: float) -> float:
@@ -156,25 +165,69 @@ def distributed_cost_model(
 
 def per_baseline_sample(cost: CostModel, factor: float) -> CostModel:
     """The cost model in iterations of the baseline's global batch: a step that trains
-    ``factor`` times the baseline's samples counts as ``factor`` baseline iterations."""
+    ``factor`` times the baseline's samples counts as ``factor`` baseline iterations.
+
+    Evaluations stay at the same samples (every ``eval_interval`` baseline iterations, each
+    costing the cell's own evaluation): the same training, only on more ranks. Keeping the
+    interval in the cell's own steps would evaluate ``factor`` times less often and credit
+    the ranks with the saving.
+    """
     return dataclasses.replace(
         cost,
         step_s=cost.step_s / factor,
         step_low_s=cost.step_low_s / factor,
         step_high_s=cost.step_high_s / factor,
-        eval_interval=max(1, round(cost.eval_interval * factor)),
     )
+
+
+def _duration(seconds: float) -> str:
+    """ "53.3 ms", "2.10 s", "12.4 s": the per-iteration costs a crossover sentence shows."""
+    if seconds < 1.0:
+        return f"{seconds * 1e3:.3g} ms"
+    return f"{seconds:.2f} s" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+@dataclass(frozen=True)
+class CrossoverWords:
+    """What a world-size crossover counts and compares, in the words its sentence uses."""
+
+    mode: ScalingMode
+    protocol: str
+    base_global_batch: int
+
+    @property
+    def unit(self) -> str:
+        """ "iterations"; weak scaling: "iterations of batch 16" (the baseline's batch)."""
+        if self.mode == "strong":
+            return "iterations"
+        return f"iterations of batch {self.base_global_batch}"
+
+    @property
+    def per(self) -> str:
+        return "per " + self.unit.replace("iterations", "iteration", 1)
+
+    @property
+    def basis(self) -> str:
+        """ "mean steps, evaluations included": not the median steps of the table beside it."""
+        lecture = self.protocol == "lecture"
+        basis = "mean steps" + (", evaluations included" if lecture else "")
+        if self.mode == "weak":
+            basis = f"the same samples trained, {basis}" + (
+                " at the same samples" if lecture else ""
+            )
+        return basis
 
 
 def world_size_crossover(
     base: ScalingPoint, point: ScalingPoint, mode: ScalingMode, protocol: str = "lecture"
 ) -> WorldSizeCrossover | None:
     """Whether "N ranks beat b from n iterations" (or "until n": ahead in fixed costs, slower
-    per step), on both cells' cost models.
+    per iteration), on both cells' cost models, with the per-iteration costs compared.
 
     Strong scaling compares iterations directly (same global batch). Weak scaling compares
-    the same number of samples: iterations are counted in the baseline's global batch.
-    None when a cell has no cost model.
+    the same number of samples: iterations are counted in the baseline's global batch, and
+    evaluations fall on the same samples (``per_baseline_sample``). None when a cell has no
+    cost model.
     """
     if base.cost is None or point.cost is None:
         return None
@@ -182,28 +235,31 @@ def world_size_crossover(
     if mode == "weak":
         cost = per_baseline_sample(cost, point.global_batch / base.global_batch)
     kind, iters, ratio, gap = find_crossover(base.cost, cost, protocol)
+    base_step, step = base.cost.per_step_s(protocol), cost.per_step_s(protocol)
+    words = CrossoverWords(mode, protocol, base.global_batch)
     ranks = f"{point.world_size} ranks"
     baseline = f"{base.world_size} rank{'s' if base.world_size > 1 else ''}"
-    unit = "iterations" if mode == "strong" else f"iterations of batch {base.global_batch}"
+    costs = f"take {_duration(step)} vs {_duration(base_step)} {words.per}"
+    slower = f", {1 / ratio:.2f}× slower" if 0 < ratio < 1 else ""
     if kind == "from-first":
-        sentence = f"{ranks} beat {baseline} from the first iteration"
+        sentence = f"{ranks} beat {baseline} from the first iteration: they {costs}"
     elif kind == "at" and iters is not None:
-        sentence = f"{ranks} beat {baseline} from {iters:,.0f} {unit}"
-    elif kind == "until" and iters is not None:
-        slower = f" but are {1 / ratio:.2f}× slower per step" if ratio > 0 else ""
         sentence = (
-            f"{ranks} beat {baseline} until {iters:,.0f} {unit}: they start {-gap:.2f} s "
-            f"ahead{slower}"
+            f"{ranks} beat {baseline} from {iters:,.0f} {words.unit}: they start {gap:.2f} s "
+            f"behind, then {costs}"
+        )
+    elif kind == "until" and iters is not None:
+        sentence = (
+            f"{ranks} beat {baseline} until {iters:,.0f} {words.unit}: they start {-gap:.2f} s "
+            f"ahead but {costs}{slower}"
         )
     else:
-        sentence = (
-            f"{ranks} never beat {baseline}: per step they are {1 / ratio:.2f}× slower"
-            if ratio > 0
-            else f"{ranks} never beat {baseline}"
-        )
+        sentence = f"{ranks} never beat {baseline}: they {costs}{slower}"
+    sentence += f" ({words.basis})"
     return WorldSizeCrossover(
-        mode, point.world_size, base.world_size, protocol, kind, iters, ratio, gap, sentence
-    )
+        mode, point.world_size, base.world_size, protocol, kind, iters, ratio, gap, sentence,
+        base_step, step,
+    )  # fmt: skip
 
 
 def series_crossovers(

@@ -59,7 +59,10 @@ def test_strong_crossover_in_iterations_with_the_process_group_cost() -> None:
     assert crossover is not None and crossover.kind == "at"
     # (5 - 1) / (1 - 0.5) = 8 is a tie: the 9th iteration is the first one cheaper
     assert crossover.iters == 9
-    assert crossover.sentence == "2 ranks beat 1 rank from 9 iterations"
+    assert crossover.sentence == (
+        "2 ranks beat 1 rank from 9 iterations: they start 4.00 s behind, then take 500 ms vs "
+        "1.00 s per iteration (mean steps)"
+    )
 
 
 def test_weak_crossover_counts_iterations_of_the_baseline_batch() -> None:
@@ -68,7 +71,11 @@ def test_weak_crossover_counts_iterations_of_the_baseline_batch() -> None:
     crossover = world_size_crossover(base, two, "weak", protocol="train")
     assert crossover is not None
     assert crossover.iters == 6  # 2.0 / (1.0 - 0.6) = 5 is a tie
-    assert crossover.sentence.endswith("iterations of batch 8")
+    assert crossover.sentence.startswith("2 ranks beat 1 rank from 6 iterations of batch 8: ")
+    assert crossover.sentence.endswith(
+        "then take 600 ms vs 1.00 s per iteration of batch 8 (the same samples trained, mean steps)"
+    )
+    assert (crossover.step_cost_s, crossover.base_step_cost_s) == pytest.approx((0.6, 1.0))
 
 
 def test_never_when_more_ranks_are_slower_per_step() -> None:
@@ -76,7 +83,10 @@ def test_never_when_more_ranks_are_slower_per_step() -> None:
     two = point(2, 8, 1.25, cost=cost(2.0, 1.25))
     (crossover,) = series_crossovers([base, two], "strong", protocol="train")
     assert crossover.kind == "never"
-    assert crossover.sentence == "2 ranks never beat 1 rank: per step they are 1.25× slower"
+    assert crossover.sentence == (
+        "2 ranks never beat 1 rank: they take 1.25 s vs 1.00 s per iteration, 1.25× slower "
+        "(mean steps)"
+    )
 
 
 def test_until_when_more_ranks_start_ahead_but_are_slower_per_step() -> None:
@@ -86,8 +96,22 @@ def test_until_when_more_ranks_start_ahead_but_are_slower_per_step() -> None:
     assert crossover.kind == "until"
     assert crossover.iters == 11  # a tie at 12: 2 + 12 × 1.25 = 5 + 12 × 1.0
     assert crossover.sentence == (
-        "2 ranks beat 1 rank until 11 iterations: they start 3.00 s ahead but are 1.25× "
-        "slower per step"
+        "2 ranks beat 1 rank until 11 iterations: they start 3.00 s ahead but take 1.25 s vs "
+        "1.00 s per iteration, 1.25× slower (mean steps)"
+    )
+
+
+def test_weak_crossover_evaluates_at_the_same_samples_on_both_sides() -> None:
+    # twice the samples per step in twice the time, evaluations as dear on both: no gain per
+    # sample, and none from evaluating half as often per sample either
+    base = point(1, 8, 1.0, cost=CostModel(1.0, 1.0, 1.0, 1.0, eval_s=5.0, eval_interval=10))
+    two = point(2, 8, 2.0, cost=CostModel(2.0, 2.0, 2.0, 2.0, eval_s=5.0, eval_interval=10))
+    crossover = world_size_crossover(base, two, "weak", protocol="lecture")
+    assert crossover is not None and crossover.kind == "never"
+    assert crossover.step_cost_s == pytest.approx(crossover.base_step_cost_s) == 1.5
+    assert crossover.sentence == (
+        "2 ranks never beat 1 rank: they take 1.50 s vs 1.50 s per iteration of batch 8 (the "
+        "same samples trained, mean steps, evaluations included at the same samples)"
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from gpubench.bench import distributed as distributed_module
 from gpubench.report.render import render_markdown
-from gpubench.results.costmodel import derive_results
+from gpubench.results.costmodel import CostModel, derive_results
 from tests.bench.test_engine_budget import FakeWorkers, make_engine
 from tests.bench.test_engine_ranks import FakeLauncher
 from tests.report.conftest import parse_markdown_tables
@@ -62,3 +62,37 @@ def test_ddp_cells_stay_out_of_device_tables_and_crossovers(tmp_path, monkeypatc
 def test_a_run_without_ranks_has_no_scaling_section(tmp_path, monkeypatch) -> None:
     engine = make_engine(tmp_path, monkeypatch, FakeWorkers(), models="bigram", iters="100")
     assert "Scaling over ranks" not in render_markdown(engine.run())
+
+
+# Weak scaling whose old report read "2 ranks beat 1 rank from 3,502 iterations of batch 32"
+# beside efficiency 0.49 and speedup 0.99×: the crossover credited 2 ranks with evaluating
+# half as often per sample, on mean steps, while the table reads median steps.
+CONTRADICTED = {
+    1: ((0.0497, 0.0490, 0.0501), CostModel(1.20, 0.0503, 0.0490, 0.0501, 0.30, 100)),
+    2: ((0.1006, 0.0975, 0.1040), CostModel(4.45, 0.1016, 0.0975, 0.1040, 0.31, 100)),
+}
+
+
+def test_the_weak_crossover_sentence_agrees_with_its_table_and_says_what_it_compares(
+    tmp_path, monkeypatch
+) -> None:
+    results = measured_run(tmp_path, monkeypatch)
+    for cell in results.cells:
+        if cell.key.scaling == "strong":
+            continue
+        (median, q1, q3), cost = CONTRADICTED[cell.key.world_size]
+        assert cell.phases is not None
+        cell.phases.step.median_s, cell.phases.step.q1_s, cell.phases.step.q3_s = median, q1, q3
+        cell.cost = cost
+    markdown = render_markdown(results)
+    section = markdown.split("## Scaling over ranks", 1)[1].split("\n## ", 1)[0]
+    weak_part = section.split("Weak scaling (batch per rank fixed", 1)[1]
+    (_, weak), *_ = [t for t in parse_markdown_tables(weak_part) if t[0] == HEADERS]
+    assert weak[1][4] == "0.99×" and weak[1][5].startswith("0.49 ")  # median steps
+    assert "3,502" not in section
+    assert (
+        "Crossover (cost models, extrapolated): 2 ranks never beat 1 rank: they take 53.9 ms vs "
+        "53.3 ms per iteration of batch 32, 1.01× slower (the same samples trained, mean steps, "
+        "evaluations included at the same samples)."
+    ) in weak_part
+    assert "mean steps" in section.split("**", 1)[0]  # the section's intro says so too
