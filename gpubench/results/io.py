@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from gpubench.results.costmodel import derive_results
-from gpubench.results.model import SCHEMA, RunResults
+from gpubench.results.model import SCHEMA, CellResult, RunResults
 
 RESULTS_FILE = "results.json"
 
@@ -49,10 +49,29 @@ def upgrade(results: RunResults) -> RunResults:
     """
     if results.schema == SCHEMA:
         return results
+    for cell in results.cells:
+        _label_v1_flops(cell)
     if any(cell.phases is not None for cell in results.cells):
         derive_results(results)
     results.schema = SCHEMA
     return results
+
+
+# /1 counted every model's FLOPs with the GPT formula (6·N + attention); it holds only for
+# models with the lecture GPT's shape (docs/design.md, "Throughput").
+GPT_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size")
+
+
+def _label_v1_flops(cell: CellResult) -> None:
+    """Say how a /1 cell's FLOPs were obtained, and drop the ones that did not apply."""
+    speed = cell.throughput
+    if speed is None or speed.flops_method is not None:
+        return
+    if all(key in cell.config for key in GPT_SHAPE_KEYS):
+        speed.flops_method = "formula (PaLM B)"
+        return
+    speed.flops_method = "not counted: gpubench.run/1 used the GPT formula, which does not apply"
+    speed.flops_per_step = speed.flops_per_s = speed.mfu = None
 
 
 def load_results(run_dir: Path | str) -> RunResults:

@@ -148,3 +148,15 @@ def test_a_schema_1_run_stopped_before_its_estimates_gets_them_at_load(tmp_path)
         500,
         5000,
     ]
+
+
+def test_v1_bigram_mfu_is_dropped_and_the_gpt_formula_is_named():
+    """/1 counted the bigram's FLOPs with the GPT formula: its MFU meant nothing."""
+    from gpubench.results.io import load_results
+
+    run = load_results(SAMPLE)
+    by_model = {cell.key.model: cell.throughput for cell in run.cells}
+    assert by_model["bigram"].mfu is None and by_model["bigram"].flops_per_step is None
+    assert "not counted" in by_model["bigram"].flops_method
+    assert by_model["gpt"].flops_method == "formula (PaLM B)"
+    assert by_model["gpt"].mfu is not None
