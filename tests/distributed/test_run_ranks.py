@@ -14,17 +14,21 @@ from pathlib import Path
 
 import psutil
 
-from tests.distributed.conftest import CORPUS, free_port, survivors
+from tests.distributed.conftest import free_port, survivors
 
+# The smallest sweep with DDP cells: the tiny GPT on synthetic tokens (no corpus to read and
+# encode in each of the sweep's processes), 2 evaluation batches, one batch size, budgets at
+# the engine's floor (each cell's phases get its minimum anyway). What is left is mostly
+# process startups and the CPU's device probe.
 TINY_SETS = ["--set", "n_layer=1", "--set", "n_embd=32", "--set", "n_head=2",
-             "--set", "block_size=16", "--set", "eval_iters=4", "--set", "eval_interval=10",
+             "--set", "block_size=16", "--set", "eval_iters=2", "--set", "eval_interval=5",
              "--batch-sizes", "4"]  # fmt: skip
-DATA = ["--data", str(CORPUS)] if CORPUS.exists() else ["--data", "synthetic"]
 
 
 def gpubench(*args: str) -> list[str]:
     return [sys.executable, "-m", "gpubench", "run", "--models", "gpt", "--devices", "cpu",
-            *TINY_SETS, *DATA, "--iters", "20", "--protocol", "train", *args]  # fmt: skip
+            *TINY_SETS, "--data", "synthetic", "--iters", "10", "--protocol", "train",
+            *args]  # fmt: skip
 
 
 def descendants(pid: int) -> set[int]:
@@ -43,7 +47,7 @@ def is_rank(pid: int) -> bool:
 
 def test_sigterm_mid_ddp_cell_leaves_no_process_and_resume_finishes(tmp_path: Path) -> None:
     sweep = subprocess.Popen(
-        gpubench("--nproc", "1,2", "--threads", "2", "--budget", "8", "--out", str(tmp_path),
+        gpubench("--nproc", "1,2", "--threads", "2", "--budget", "4", "--out", str(tmp_path),
                  "--name", "r"),
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -87,14 +91,14 @@ def test_sigterm_mid_ddp_cell_leaves_no_process_and_resume_finishes(tmp_path: Pa
 
 def test_two_gpubench_launchers_on_localhost_are_two_nodes(tmp_path: Path) -> None:
     endpoint = f"127.0.0.1:{free_port()}"
+    same = ["--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", endpoint, "--budget", "2",
+            "--out", str(tmp_path), "--json"]  # fmt: skip
+    commands = [
+        gpubench(*same, "--node-rank", str(rank), "--name", f"node{rank}") for rank in (0, 1)
+    ]
     nodes = [
-        subprocess.Popen(
-            gpubench("--nproc", "1", "--nnodes", "2", "--rdzv-endpoint", endpoint,
-                     "--node-rank", str(rank), "--budget", "4", "--out", str(tmp_path),
-                     "--name", f"node{rank}", "--json"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
-        for rank in (0, 1)
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for command in commands
     ]
     outputs = [node.communicate(timeout=300) for node in nodes]
     assert [node.returncode for node in nodes] == [0, 0], outputs
