@@ -105,16 +105,7 @@ def _newest_build(
                 rules.capability_supported(cap, arch.arches) for cap in capabilities
             ):
                 continue
-            pin = None if row is rules.TORCH_RELEASES[0] else f"{row.release}.*"
-            return advice.InstallPlan(
-                row.release,
-                pin,
-                rules.cuda_variant(cuda),
-                cuda,
-                rules.UNKNOWN,
-                rules.required_driver(cuda),
-                rules.minor_compat_driver(cuda),
-            )
+            return _plan(row, cuda)
     return None
 
 
@@ -126,16 +117,7 @@ def _newest_of_major(major: str, python: str | None) -> advice.InstallPlan | Non
         same = [cuda for cuda in row.stable_cuda if cuda.split(".")[0] == major]
         if same:
             cuda = max(same, key=rules.parse_version)
-            pin = None if row is rules.TORCH_RELEASES[0] else f"{row.release}.*"
-            return advice.InstallPlan(
-                row.release,
-                pin,
-                rules.cuda_variant(cuda),
-                cuda,
-                rules.UNKNOWN,
-                rules.required_driver(cuda),
-                rules.minor_compat_driver(cuda),
-            )
+            return _plan(row, cuda)
     return None
 
 
@@ -153,16 +135,7 @@ def _build_for_driver_cuda(driver_cuda: str, python: str | None) -> advice.Insta
         ]
         if usable:
             cuda = max(usable, key=rules.parse_version)
-            pin = None if row is rules.TORCH_RELEASES[0] else f"{row.release}.*"
-            return advice.InstallPlan(
-                row.release,
-                pin,
-                rules.cuda_variant(cuda),
-                cuda,
-                rules.UNKNOWN,
-                rules.required_driver(cuda),
-                rules.minor_compat_driver(cuda),
-            )
+            return _plan(row, cuda)
     return None
 
 
@@ -200,3 +173,17 @@ def with_companion(install: str, companion: str) -> str:
     head, _, tail = command.partition(" --index-url ")
     line = f"{head} {companion}" + (f" --index-url {tail}" if tail else "")
     return line + (hash_ + comment if hash_ else "")
+
+
+def _plan(row: rules.TorchRelease, cuda: str) -> advice.InstallPlan:
+    """The install plan for torch ``row`` built for ``cuda`` (pinned unless it is the newest)."""
+    pin = None if row is rules.TORCH_RELEASES[0] else f"{row.release}.*"
+    return advice.InstallPlan(
+        row.release,
+        pin,
+        rules.cuda_variant(cuda),
+        cuda,
+        rules.UNKNOWN,
+        rules.required_driver(cuda),
+        rules.minor_compat_driver(cuda),
+    )
