@@ -76,7 +76,9 @@ def test_run_writes_reports_with_measured_and_extrapolated_figures(tmp_path, tex
     stored = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
     assert stored["schema"] == "gpubench.run/2"
     blocks, per_block = cell.phases.step.block_times_s, cell.phases.step.steps_per_block
-    assert stored["cells"][0]["cost"]["step_s"] == pytest.approx(sum(blocks) / len(blocks) / per_block)
+    assert stored["cells"][0]["cost"]["step_s"] == pytest.approx(
+        sum(blocks) / len(blocks) / per_block
+    )
     assert results.settings.iters == (300, 3000, 1_000_000)
     assert results.settings.threads == (1,) and results.settings.devices == ("cpu",)
     api_frame = gpubench_api.load_run(run_dir).frame()
