@@ -279,3 +279,33 @@ def test_a_stop_saves_and_carries_its_exit_code(tmp_path, monkeypatch, stop, cod
     assert str(tmp_path) in str(raised.value)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["status"] == "interrupted"
+
+
+# --- the fast variant's probe: --retune reaches the phases job, full runs pin its choices ----
+
+
+def test_retune_reaches_the_phases_job_and_full_runs_reuse_the_phases_choices(
+    tmp_path, monkeypatch
+):
+    workers = FakeWorkers()
+    choices = {"options": {"precision": "bf16"}, "from_cache": False, "probe_seconds": 3.0}
+
+    def run_job(job, *, timeout_s, on_event=None, python=None):
+        outcome = FakeWorkers.run_job(workers, job, timeout_s=timeout_s)
+        if job.mode == "phases":
+            outcome.result = {**outcome.result, "tune_s": 3.0, "fast_choices": choices}
+        return outcome
+
+    engine = make_engine(
+        tmp_path, monkeypatch, workers, models="bigram", iters="100", variants="fast",
+        retune=True, full=True,
+    )  # fmt: skip
+    monkeypatch.setattr(engine_module, "run_job", run_job)
+    results = engine.run()
+    jobs = {mode: job for mode, job in workers.calls if mode in ("phases", "full")}
+    assert jobs["phases"].retune is True and jobs["phases"].fast_choices is None
+    assert jobs["full"].fast_choices == choices  # no second probe, the same options
+    (cell,) = results.cells
+    assert cell.phases.tune_s == 3.0 and cell.fast_choices == choices
+    (run,) = cell.runs
+    assert run.predicted_s == pytest.approx(cell.cost.predict(100, "lecture") - 3.0)
