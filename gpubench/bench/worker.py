@@ -317,12 +317,29 @@ def profile_phase(
     start = Clock()
     try:
         params = MachineParams(**job.machine) if job.machine else probe_machine(job.device)
+        params = matmul_at_session_dtype(params, job.device, session)
         profile = profile_session(session, params=params, steps=_profile_steps(step_s))
     except Exception as error:  # the profiler is optional; the timings above stand
         print(f"profile skipped: {type(error).__name__}: {error}", file=sys.stderr)
         return None
     report.emit("phase", name="profile", seconds=Clock() - start)
     return profile.to_dict()
+
+
+def matmul_at_session_dtype(params: Any, device: str, session: Any) -> Any:
+    """The machine's parameters with the matmul rate of the dtype the session computes in:
+    the device probe measures fp32, and a bf16 cell's matmuls run at another rate."""
+    import dataclasses
+
+    from gpubench.bench.flops import measure_peak_flops
+
+    dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
+    if dtype == "float32":
+        return params
+    rate = measure_peak_flops(device, dtype, seconds=0.3)
+    return dataclasses.replace(
+        params, matmul_flops_per_s=rate, source=f"{params.source}; matmul rate at {dtype}"
+    )
 
 
 def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:

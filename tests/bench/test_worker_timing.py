@@ -158,3 +158,28 @@ def test_the_profile_reserve_shortens_the_timed_phases(run, monkeypatch):
     without, _ = run(budget_s=4.0)
     with_profile, _ = run(budget_s=4.0, profile=True)  # no machine params: the probe's share too
     assert with_profile["step"].n_steps_measured < without["step"].n_steps_measured
+
+
+def test_a_bf16_cell_is_profiled_against_the_bf16_matmul_rate(monkeypatch):
+    """The device probe's matmul rate is fp32; a bf16 cell's compute time needs bf16's."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    import torch
+
+    from gpubench.bench import flops, worker
+    from gpubench.results.profile import MachineParams
+
+    fields = {
+        f.name: 1.0 for f in dataclasses.fields(MachineParams) if f.default is dataclasses.MISSING
+    }
+    params = MachineParams(
+        **{**fields, "name": "cpu", "source": "probe", "matmul_flops_per_s": 2e11}
+    )
+    asked = []
+    monkeypatch.setattr(
+        flops, "measure_peak_flops", lambda d, dt, seconds: asked.append(dt) or 6e11
+    )
+    bf16 = worker.matmul_at_session_dtype(params, "cpu", SimpleNamespace(dtype=torch.bfloat16))
+    assert bf16.matmul_flops_per_s == 6e11 and asked == ["bfloat16"]
+    assert worker.matmul_at_session_dtype(params, "cpu", SimpleNamespace(dtype=None)) is params
