@@ -1,7 +1,8 @@
 """Version rules as data: CUDA -> minimum driver, torch release -> CUDA wheels and arch lists.
 
-Every entry names its source. The values were checked against the stored copies listed in
-``shared/spec/facts-cuda.md``; rows that page marks "not verified" are left out on purpose.
+Every entry names its source (release notes, wheel indexes, build scripts); rows whose source
+could not be checked are left out on purpose (docs/doctor.md, "Version rules and how fixes
+are chosen").
 Functions below only read these tables, so a new CUDA or torch release is a one-line change.
 """
 

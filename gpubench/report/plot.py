@@ -22,7 +22,6 @@ from gpubench.report.queries import (
     GroupKey,
     crossovers_of,
     device_label,
-    estimate_for,
     failure_text,
     group_title,
     groups_of,
@@ -32,6 +31,7 @@ from gpubench.report.queries import (
     requested_iters,
 )
 from gpubench.results.costmodel import CostModel
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import CellResult, Crossover, RunResults
 
 PANEL_WIDTH_PX = 600
@@ -192,7 +192,7 @@ def _draw_cell(
         label=None if solid else name,
     )
     for n in requested_iters(results):
-        estimate = estimate_for(results, cell, n, protocol)
+        estimate = estimate_of(results, cell, n, protocol)
         if estimate is None:
             continue
         if estimate.measured:
@@ -263,7 +263,7 @@ def text_chart(results: RunResults) -> str:
             (n, device_label(cell, results), estimate)
             for n in requested_iters(results)
             for cell in cells
-            if (estimate := estimate_for(results, cell, n, protocol)) is not None
+            if (estimate := estimate_of(results, cell, n, protocol)) is not None
         ]
         if not rows:
             continue

@@ -18,12 +18,12 @@ from gpubench.predict.gpus import GPUS, GpuSpec, find_gpu
 from gpubench.predict.opmodel import CellPrediction, list_assumptions, predict_cell
 from gpubench.report.format import NOT_MEASURED, format_count, format_duration, format_estimate
 from gpubench.report.queries import (
-    estimate_for,
     headline_protocol,
     is_cpu,
     is_gpu,
     requested_iters,
 )
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import CellResult, RunResults
 from gpubench.results.profile import OpProfile
 
@@ -176,7 +176,7 @@ def check_rows(results: RunResults, check: GpuCheck, name: str) -> list[tuple[st
     ]  # fmt: skip
     protocol = headline_protocol(results)
     for total in prediction.totals:
-        estimate = estimate_for(results, check.cell, total.iters, protocol)
+        estimate = estimate_of(results, check.cell, total.iters, protocol)
         if estimate is None:
             continue
         rows.append((

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from gpubench.results.model import CellResult, Crossover, Estimate, RunResults
+from gpubench.results.model import CellResult, Crossover, RunResults
 from gpubench.results.sweep_options import PROTOCOLS
 
 GroupKey = tuple[str, int, str]  # (model, batch size, variant), as CellKey.group
@@ -161,15 +161,6 @@ def range_sources(results: RunResults) -> dict[str, str]:
 
 def cell_for_device(cells: Iterable[CellResult], device: str) -> CellResult | None:
     return next((cell for cell in cells if cell.key.device == device), None)
-
-
-def estimate_for(
-    results: RunResults, cell: CellResult, iters: int, protocol: str
-) -> Estimate | None:
-    for estimate in results.estimates.get(cell.key.id, []):
-        if estimate.iters == iters and estimate.protocol == protocol:
-            return estimate
-    return None
 
 
 def crossovers_of(results: RunResults, group: GroupKey, protocol: str) -> list[Crossover]:

@@ -23,7 +23,6 @@ from gpubench.report.queries import (
     cell_for_device,
     crossovers_of,
     device_label,
-    estimate_for,
     failure_text,
     groups_of,
     hardware_name,
@@ -35,6 +34,7 @@ from gpubench.report.queries import (
     unreached_devices,
     verdict_line,
 )
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import BatchCrossover, CellResult, Crossover, RunResults
 
 
@@ -199,8 +199,8 @@ def _example(
     if not tested or device_cell is None:
         return ""
     iters = tested[0] if first else tested[-1]
-    ours = estimate_for(results, device_cell, iters, protocol)
-    theirs = estimate_for(results, base, iters, protocol)
+    ours = estimate_of(results, device_cell, iters, protocol)
+    theirs = estimate_of(results, base, iters, protocol)
     if ours is None or theirs is None:
         return ""
     flag = "measured" if ours.measured and theirs.measured else "extrapolated"
@@ -214,8 +214,8 @@ def _example(
 def _still_behind(
     results: RunResults, base: CellResult, device_cell: CellResult, iters: int, protocol: str
 ) -> str:
-    ours = estimate_for(results, device_cell, iters, protocol)
-    theirs = estimate_for(results, base, iters, protocol)
+    ours = estimate_of(results, device_cell, iters, protocol)
+    theirs = estimate_of(results, base, iters, protocol)
     if ours is None or theirs is None:
         return ""
     difference = ours.seconds - theirs.seconds
@@ -243,7 +243,7 @@ def _figures(results: RunResults, cells: list[CellResult], protocol: str) -> str
         )
         tested = requested_iters(results)
         ends = sorted({tested[0], tested[-1]}) if tested else []
-        estimates = [e for n in ends if (e := estimate_for(results, cell, n, protocol))]
+        estimates = [e for n in ends if (e := estimate_of(results, cell, n, protocol))]
         if estimates:
             text += ": " + ", ".join(
                 f"{format_count(e.iters)} iterations {format_estimate(e, with_range=False)}"

@@ -23,13 +23,13 @@ from gpubench.report.queries import (
     baseline_cell,
     cell_name,
     device_label,
-    estimate_for,
     failure_text,
     group_title,
     groups_of,
     requested_iters,
 )
 from gpubench.results.costmodel import CostModel
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import CellResult, Estimate, Phases, RunResults
 
 PREDICTION_TARGET = 0.10  # docs/design.md: a measured run should be within ±10 % of its prediction
@@ -57,7 +57,7 @@ def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Tabl
     )
     rows = []
     for iters in requested_iters(results):
-        estimates = [estimate_for(results, cell, iters, protocol) for cell in cells]
+        estimates = [estimate_of(results, cell, iters, protocol) for cell in cells]
         row = [format_count(iters)]
         row += [
             format_estimate(e) if e is not None else failure_text(cell)
@@ -66,7 +66,7 @@ def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Tabl
         if base is not None:
             base_estimate = estimates[0]
             row += [
-                _speedup_text(base_estimate, estimate_for(results, cell, iters, protocol))
+                _speedup_text(base_estimate, estimate_of(results, cell, iters, protocol))
                 for cell in compared
             ]
         if len(cells) > 1:
@@ -226,7 +226,7 @@ def measured_runs_table(results: RunResults) -> Table:
         error_text = NOT_MEASURED if error is None else f"{error * 100:+.1f} %"
         if error is not None and abs(error) > PREDICTION_TARGET:
             error_text += " (outside target)"
-        checked = estimate_for(results, cell, run.iters, run.protocol)
+        checked = estimate_of(results, cell, run.iters, run.protocol)
         row = [
             cell_name(cell, results),
             format_count(run.iters),

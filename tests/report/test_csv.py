@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas
 import pytest
 
-from gpubench.report.queries import estimate_for
 from gpubench.report.render import CSV_COLUMNS, write_csv
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture
 
@@ -56,6 +56,6 @@ def test_unmeasured_cells_have_rows_with_their_status(tmp_path: Path) -> None:
         (frame["device"] == "cpu") & (frame["model"] == "gpt") & (frame["batch_size"] == 64)
     ]
     assert set(cpu["threads"]) == {2}
-    assert estimate_for(run, run.cells[4], 500, "lecture").seconds == pytest.approx(
+    assert estimate_of(run, run.cells[4], 500, "lecture").seconds == pytest.approx(
         cpu[(cpu["iters"] == 500) & (cpu["protocol"] == "lecture")]["seconds"].iloc[0]
     )

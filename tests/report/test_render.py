@@ -10,7 +10,7 @@ import pytest
 from rich.console import Console
 
 from gpubench.report.format import range_text
-from gpubench.report.queries import device_label, estimate_for, groups_of
+from gpubench.report.queries import device_label, groups_of
 from gpubench.report.render import (
     PLOT_SKIPPED,
     render_json,
@@ -20,6 +20,7 @@ from gpubench.report.render import (
 )
 from gpubench.report.sentences import summary_sentences
 from gpubench.results.data_source import DataSource
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import RunResults
 from tests.report.conftest import load_fixture, parse_duration, parse_markdown_tables
 
@@ -54,7 +55,7 @@ def test_time_tables_parse_back_to_the_estimates(name: str) -> None:
         for cell in cells:
             column = headers.index(device_label(cell, run))
             for row in rows:
-                estimate = estimate_for(run, cell, int(row[0].replace(",", "")), "lecture")
+                estimate = estimate_of(run, cell, int(row[0].replace(",", "")), "lecture")
                 text = row[column]
                 if estimate is None:
                     assert text.startswith(("failed", "interrupted", "not measured"))
