@@ -6,7 +6,12 @@ range its cell's model predicted WITHOUT that run (``Estimate.predicted_low_s/hi
 docs/design.md, "Cost model"). Prints the coverage (share of runs inside; target >= 90 %),
 each run's prediction error, the dominant range term, and the load average before and after.
 
-    /work/venv/bin/python benchmarks/bench_ranges.py [--repeats 2] [--out /tmp/bench-ranges]
+    python benchmarks/bench_ranges.py [--repeats 2] [--out /tmp/bench-ranges]
+    python benchmarks/bench_ranges.py --rederive RUN_DIR [RUN_DIR ...]
+
+``--rederive`` runs nothing: it checks the full runs of run folders already on disk (any
+``gpubench run``) with this version's model, so a change to the ranges can be compared on
+the same recorded runs.
 """
 
 from __future__ import annotations
@@ -81,15 +86,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--rederive", type=Path, nargs="+", metavar="RUN_DIR")
     options = parser.parse_args()
     out = options.out or Path(tempfile.mkdtemp(prefix="bench-ranges-"))
     load_before = os.getloadavg()
     started = time.monotonic()
     rows = []
-    for index in range(options.repeats):
-        for name, args in SWEEPS.items():
-            rows += measured_rows(run_sweep(name, args, out, index), name)
+    if options.rederive:
+        for run_dir in options.rederive:
+            rows += measured_rows(run_dir, run_dir.name)
+    else:
+        for index in range(options.repeats):
+            for name, args in SWEEPS.items():
+                rows += measured_rows(run_sweep(name, args, out, index), name)
     load_after = os.getloadavg()
+    rows = [row for row in rows if float(row["measured_s"]) > 0]  # type: ignore[arg-type]
     inside = sum(bool(row["inside"]) for row in rows)
     errors = [abs(float(row["error"])) for row in rows]  # type: ignore[arg-type]
     print("| sweep | cell | iters | measured | predicted | error | range | inside | widest term |")
@@ -103,10 +114,16 @@ def main() -> None:
         )
     print()
     median = sorted(errors)[len(errors) // 2]
+    widths = sorted(
+        (float(row["high_s"]) - float(row["low_s"])) / 2 / float(row["predicted_s"])  # type: ignore[arg-type]
+        for row in rows
+    )
     print(
         f"coverage: {inside} of {len(rows)} measured runs inside their predicted ranges "
         f"({inside / len(rows):.0%}); |error| median {median * 100:.1f} %, "
-        f"max {max(errors) * 100:.1f} %; load average before {load_before[0]:.2f}, after "
+        f"max {max(errors) * 100:.1f} %; within 10 %: {sum(e <= 0.1 for e in errors)}; range "
+        f"half-width median {widths[len(widths) // 2]:.0%}, max {widths[-1]:.0%}; "
+        f"load average before {load_before[0]:.2f}, after "
         f"{load_after[0]:.2f} ({os.cpu_count()} logical CPUs); {time.monotonic() - started:.0f} s"
     )
     (out / "bench_ranges.json").write_text(json.dumps(rows, indent=2))

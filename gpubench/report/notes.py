@@ -20,6 +20,7 @@ from gpubench.report.queries import (
     verdict_line,
 )
 from gpubench.report.tables import PREDICTION_TARGET
+from gpubench.results.frame import checked_prediction
 from gpubench.results.model import CellResult, RunResults
 
 MATH_SWITCHES = (("tf32", "TF32"), ("autocast", "autocast"), ("compile", "torch.compile"))
@@ -63,13 +64,13 @@ def warning_lines(results: RunResults) -> list[str]:
                 f"{cell.key.id}: noisy — the step time's IQR is "
                 f"{cell.phases.step.spread:.0%} of its median (over 10 %); rerun on an idle machine"
             )
-        lines += [
-            f"{cell.key.id}: the {format_count(run.iters)}-iteration run took "
-            f"{format_duration(run.seconds)}, its prediction is {run.prediction_error * 100:+.0f} %"
-            " off"
-            for run in cell.runs
-            if run.prediction_error is not None and abs(run.prediction_error) > PREDICTION_TARGET
-        ]
+        for run in cell.runs:
+            error = checked_prediction(results, cell, run)[1]
+            if error is not None and abs(error) > PREDICTION_TARGET:
+                lines.append(
+                    f"{cell.key.id}: the {format_count(run.iters)}-iteration run took "
+                    f"{format_duration(run.seconds)}, its prediction is {error * 100:+.0f} % off"
+                )
     if not any(cell.cpu_load is not None for cell in results.cells):
         lines += _load_warning(results.metadata)  # per-cell loads, where recorded, open the report
     lines += [

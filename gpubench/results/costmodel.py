@@ -26,11 +26,12 @@ from gpubench.results.ranges import (
     RangeEvidence,
     drift_fields,
     eval_fields,
-    fixed_fields,
-    fresh_process_cost,
+    first_steps_excess,
     mean_step,
     run_evidence,
+    setup_fields,
     step_fields,
+    worker_setup_cost,
 )
 from gpubench.results.sweep_options import PROTOCOLS
 
@@ -46,18 +47,14 @@ def fit_cost_model(
 ) -> CostModel:
     """Turn measured phases into the cost model's terms and the spread of each.
 
-    ``evidence``: what other workers of the run measured (full runs, startups); without it
-    the ranges rest on this cell's own phases.
+    ``evidence``: what other workers of the run measured (full runs, startups): the setup
+    every worker pays is their mean, and they spread the ranges; without it the model rests
+    on this cell's own phases.
     """
-    step_s = mean_step(phases)
-    first_excess = sum(max(0.0, t - step_s) for t in phases.first_steps_s)
-    fixed = (
-        fresh_process_cost(phases)
-        + (phases.compile_s or 0.0)
-        + (phases.tune_s or 0.0)
-        + first_excess
-    )
     evidence = evidence or RangeEvidence()
+    step_s = mean_step(phases)
+    setup = setup_fields(phases, evidence)
+    fixed = setup.pop("setup_s") + (phases.tune_s or 0.0) + first_steps_excess(phases, step_s)
     return CostModel(
         fixed_s=fixed,
         step_s=step_s,
@@ -65,7 +62,7 @@ def fit_cost_model(
         step_high_s=phases.step.q3_s,
         eval_s=phases.eval_s,
         eval_interval=eval_interval,
-        **fixed_fields(evidence),
+        **setup,
         **step_fields(phases),
         **eval_fields(phases, step_s),
         **drift_fields(phases, step_s, evidence),
@@ -289,19 +286,21 @@ def plan_full_runs(
 
 
 def _loop_predictions(results: RunResults) -> dict[str, Callable[[int, str], float]]:
-    """Per cell id: the loop time its phases predict (T(n) less what a fresh worker pays
-    before its loop), the reference its full runs are checked against."""
+    """Per cell id: the loop its phases alone predict (T(n) less the setup and the fast
+    variant's probe, which a full run does not repeat): what its full runs are checked
+    against."""
     found: dict[str, Callable[[int, str], float]] = {}
     for cell in results.cells:
         if cell.phases is None:
             continue
-        center = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
-        found[cell.key.id] = _loop_of(center, fresh_process_cost(cell.phases))
+        alone = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+        before_loop = worker_setup_cost(cell.phases) + (cell.phases.tune_s or 0.0)
+        found[cell.key.id] = _loop_of(alone, before_loop)
     return found
 
 
-def _loop_of(model: CostModel, fresh_s: float) -> Callable[[int, str], float]:
-    return lambda iters, protocol: model.predict(iters, protocol) - fresh_s
+def _loop_of(model: CostModel, before_loop_s: float) -> Callable[[int, str], float]:
+    return lambda iters, protocol: model.predict(iters, protocol) - before_loop_s
 
 
 def _fit_with_evidence(

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gpubench.results.model import CellResult, Estimate, RunResults
+from gpubench.results.model import CellResult, Estimate, MeasuredRun, RunResults
 from gpubench.results.sweep_options import PROTOCOLS
 
 if TYPE_CHECKING:
@@ -48,6 +48,18 @@ def estimate_of(
         if estimate.iters == iters and estimate.protocol == protocol:
             return estimate
     return None
+
+
+def checked_prediction(
+    results: RunResults, cell: CellResult, run: MeasuredRun
+) -> tuple[float | None, float | None]:
+    """(predicted seconds, error) a full run is judged by: the model's prediction made
+    without that run (every other worker's evidence, none of its own), else the one stored
+    when it was launched."""
+    estimate = estimate_of(results, cell, run.iters, run.protocol)
+    if estimate is not None and estimate.prediction_error is not None:
+        return estimate.predicted_s, estimate.prediction_error
+    return run.predicted_s, run.prediction_error
 
 
 def hardware_name(results: RunResults, cell: CellResult) -> str:
@@ -88,7 +100,7 @@ def _row(results: RunResults, cell: CellResult, iters: int, protocol: str) -> di
         kind = "not measured"
     else:
         kind = "measured" if estimate.measured else "extrapolated"
-    error = run.prediction_error if run is not None else None
+    error = checked_prediction(results, cell, run)[1] if run is not None else None
     return {
         "run_id": results.run_id,
         "model": cell.key.model,

@@ -208,6 +208,14 @@ class Estimate:
     predicted_high_s: float | None = None  # fitted without that run, which checks it)
     dominant: str | None = None  # the range term that reaches furthest (cost_terms names)
 
+    @property
+    def prediction_error(self) -> float | None:
+        """(predicted - measured) / measured for a measured count, the prediction made
+        without that run; None for an extrapolation."""
+        if not self.measured or self.seconds <= 0:
+            return None
+        return (self.predicted_s - self.seconds) / self.seconds
+
 
 @dataclass
 class Crossover:

@@ -2,7 +2,8 @@
 
 A range is a 90 % interval: where the next measurement of the same quantity is expected to
 fall, given the samples a run takes. Block and batch spreads use Student's t for their
-count; deviations seen between workers use their spread about the model's reference value.
+count; the ratios seen between workers (setups, loop paces) use Student's t on their
+logarithms.
 """
 
 from __future__ import annotations
@@ -55,18 +56,18 @@ def semi_deviations(values: Sequence[float]) -> tuple[float, float]:
     return math.sqrt(below * scale), math.sqrt(above * scale)
 
 
-def relative_interval(deviations: Sequence[float]) -> tuple[float, float]:
-    """(down, up) relative bounds for the next deviation from a reference value.
+def ratio_interval(ratios: Sequence[float], center: float = 1.0) -> tuple[float, float]:
+    """(down, up) relative reach, about ``center``, of where the next ratio like these falls.
 
-    ``deviations``: relative differences other workers measured against the reference (the
-    phases' value). Their root mean square about the reference, times the normal 90 %
-    quantile, and never less than the largest deviation seen on that side. With a handful
-    of samples a Student-t interval around their mean would reach below zero seconds
-    (t = 6.3 for two samples), so the spread is taken about the reference the model uses.
-    Without any measured deviation there is no interval: (0, 0).
+    A Student-t prediction interval on the ratios' logarithms (paces and setups scale: the
+    interval never reaches zero, and with two or three ratios t is large, as few samples
+    warrant): log-mean ± t(n - 1) · s · sqrt(1 + 1/n). Fewer than two ratios: (0, 0).
     """
-    if not deviations:
+    if len(ratios) < 2 or min(ratios) <= 0:
         return 0.0, 0.0
-    rms = math.sqrt(sum(d * d for d in deviations) / len(deviations))
-    half = T_QUANTILE_INFINITE * rms
-    return max(half, -min(deviations)), max(half, max(deviations))
+    logs = [math.log(ratio) for ratio in ratios]
+    center_log = mean(logs)
+    half = t_quantile(len(logs) - 1) * stdev(logs) * math.sqrt(1 + 1 / len(logs))
+    low = math.exp(center_log - half) / center
+    high = math.exp(center_log + half) / center
+    return max(0.0, 1 - low), max(0.0, high - 1)

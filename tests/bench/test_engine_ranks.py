@@ -15,6 +15,7 @@ from gpubench.bench.engine import RendezvousFailed
 from gpubench.results.costmodel import fit_cost_model
 from gpubench.results.io import load_results
 from gpubench.results.model import Failure
+from gpubench.results.ranges import run_evidence
 from tests.bench.test_engine_budget import FakeWorkers, make_engine
 
 STEP = {
@@ -91,7 +92,8 @@ def test_nproc_adds_strong_and_weak_cells_stored_with_rank_zeros_result(
     assert weak.allreduce is not None and weak.allreduce["share"] == 0.12
     assert weak.distributed is not None and len(weak.distributed["ranks"]) == 2
     assert weak.phases is not None and weak.phases.startup_s == 2.0
-    plain = fit_cost_model(weak.phases, int(weak.config["eval_interval"]))
+    evidence = run_evidence(saved, weak, {})  # the same workers' setups as the stored terms
+    plain = fit_cost_model(weak.phases, int(weak.config["eval_interval"]), evidence)
     assert weak.cost is not None
     assert weak.cost.fixed_s == pytest.approx(plain.fixed_s + 0.5 + 0.25)  # init + wrap in F
     assert saved.cells[0].key.world_size == 1 and saved.cells[0].distributed is None

@@ -11,6 +11,7 @@ import pytest
 from gpubench.results.cost_terms import CostModel
 from gpubench.results.costmodel import fit_cost_model
 from gpubench.results.io import load_results
+from gpubench.results.ranges import run_evidence
 
 TINY_GPT = [
     "--set", "n_layer=1", "--set", "n_embd=16", "--set", "n_head=2", "--set", "block_size=8",
@@ -42,14 +43,18 @@ def test_fast_cell_records_its_choices_profile_and_probe_time(tmp_path):
     assert cell.phases.tune_s and cell.phases.tune_s > 0
     # The probe is part of the fixed costs, and the stored terms say so.
     without_probe = fit_cost_model(
-        type(cell.phases)(**{**cell.phases.__dict__, "tune_s": None}), cell.config["eval_interval"]
+        type(cell.phases)(**{**cell.phases.__dict__, "tune_s": None}),
+        cell.config["eval_interval"],
+        run_evidence(first, cell, {}),  # the full run's setup, as in the stored terms
     )
     assert cell.cost.fixed_s == pytest.approx(without_probe.fixed_s + cell.phases.tune_s)
     assert isinstance(cell.cost, CostModel)
     assert cell.profile is not None and cell.profile["ops"]
     (run,) = cell.runs  # --full: whether 10 steps fit 15 s is this machine's speed
     assert run.iters == 10
-    assert run.predicted_s == pytest.approx(cell.cost.predict(10, "lecture") - cell.phases.tune_s)
+    launched_with = fit_cost_model(cell.phases, cell.config["eval_interval"])  # phases only
+    expected = launched_with.predict(10, "lecture") - cell.phases.tune_s
+    assert run.predicted_s == pytest.approx(expected)
 
     second = load_results(gpubench_run(tmp_path, "second"))
     (cached,) = second.cells
