@@ -5,8 +5,8 @@
    measure the steady step, and compare the op model's step with the measurement.
 2. The seed's observation: the bigram and the GPT in their lecture configs on an A800 80GB
    PCIe, predicted from this CPU's profiles, beside the seed's 14.6 s (CPU) / 18.1 s (A800).
-3. Published timings: nanoGPT's shakespeare_char (the lecture GPT, eval every 250 steps,
-   bf16 autocast) "about 3 minutes" on one A100 (nanoGPT README), predicted and compared.
+3. Published timings of nanoGPT's shakespeare_char (the lecture GPT, eval every 250 steps,
+   bf16 autocast), predicted from this CPU's lecture-GPT profile and compared (PUBLISHED).
 
     python benchmarks/bench_opmodel.py                 # ~10 minutes on a loaded 2-core VM
     python benchmarks/bench_opmodel.py --skip-lecture  # without the 8 s-a-step GPT
@@ -191,35 +191,52 @@ def seed_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+# Published GPU timings of nanoGPT's config/train_shakespeare_char.py (the lecture GPT with
+# eval every 250 steps, 200 batches per split, 5,000 iterations, bf16): (GPU key, what was
+# timed, "total" of the 5,000-iteration run with its evaluations or one training "step",
+# seconds, source).
+PUBLISHED = (
+    ("a100-sxm4-40gb", "the whole run, \"about 3 minutes\"", "total", 180.0,
+     "nanoGPT README.md, quick start: \"on one A100 GPU this training run takes about 3 "
+     "minutes\""),
+    ("rtx-a6000", "one training iteration between evaluations (iters 220, 230, 240 logged "
+     "48.04, 67.98, 37.94 ms; the median)", "step", 0.04804,
+     "karpathy/nanoGPT pull request 225, comment of 2023-04-13: "
+     "`python train.py config/train_shakespeare_char.py` on a single NVIDIA RTX A6000"),
+)  # fmt: skip
+
+
 def published_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """nanoGPT shakespeare_char on one A100: about 3 minutes (nanoGPT README)."""
+    """Each PUBLISHED figure beside the op model's prediction for the same configuration."""
     from gpubench.predict.gpus import find_gpu
     from gpubench.predict.opmodel import SCENARIOS, assumption_values, predict_gpu_step
+    from gpubench.results.costmodel import evaluation_count
 
     lecture = next((r for r in rows if r["label"].endswith("(lecture)") and r["model"] == "gpt"),
                    None)  # fmt: skip
     if lecture is None:
         return []
     profile = lecture["profile"]
+    iters, interval, eval_iters = 5000, 250, 200
     out = []
-    # shakespeare_char: 5,000 iterations, eval every 250 with 200 batches per split, bf16.
-    iters, interval, eval_iters, published = 5000, 250, 200, 180.0
-    gpu = find_gpu("a100-sxm4-40gb")
-    from gpubench.results.costmodel import evaluation_count
-
-    evaluations = evaluation_count(iters, interval)
-    for scenario in SCENARIOS:
-        step = predict_gpu_step(profile, gpu, variant="fast", scenario=scenario).step_s
-        batch = predict_gpu_step(profile, gpu, variant="fast", scenario=scenario,
-                                 evaluation=True).step_s  # fmt: skip
-        total = assumption_values(scenario)["context_s"] + iters * step
-        total += evaluations * 2 * eval_iters * batch
-        out.append({"scenario": scenario, "step_s": step, "total_s": total,
-                    "published_s": published, "ratio": total / published})  # fmt: skip
-        print(
-            f"nanoGPT shakespeare_char on A100 ({scenario}): step {step * 1e3:.1f} ms, total "
-            f"{total:.0f} s vs published ~{published:.0f} s: ratio {total / published:.2f}"
-        )
+    for key, what, kind, published, source in PUBLISHED:
+        gpu = find_gpu(key)
+        for scenario in SCENARIOS:
+            step = predict_gpu_step(profile, gpu, variant="fast", scenario=scenario).step_s
+            predicted = step
+            if kind == "total":
+                batch = predict_gpu_step(profile, gpu, variant="fast", scenario=scenario,
+                                         evaluation=True).step_s  # fmt: skip
+                predicted = assumption_values(scenario)["context_s"] + iters * step
+                predicted += evaluation_count(iters, interval) * 2 * eval_iters * batch
+            out.append({"gpu": key, "what": what, "kind": kind, "scenario": scenario,
+                        "step_s": step, "predicted_s": predicted, "published_s": published,
+                        "ratio": predicted / published, "source": source})  # fmt: skip
+            print(
+                f"nanoGPT shakespeare_char on {key}, {kind} ({scenario}): predicted "
+                f"{predicted:.4g} s vs published {published:.4g} s: ratio "
+                f"{predicted / published:.2f}"
+            )
     return out
 
 
