@@ -9,27 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from gpubench.results import frame
 from gpubench.results.model import CellResult, Crossover, RunResults
-from gpubench.results.sweep_options import PROTOCOLS
 
 GroupKey = tuple[str, int, str]  # (model, batch size, variant), as CellKey.group
 DEFAULT_RUNS_FOLDER = "reports"  # where `gpubench run` puts runs without --out
 
 # -- what the run asked for -----------------------------------------------------------------
 
-
-def headline_protocol(results: RunResults) -> str:
-    """The protocol the report leads with (``lecture`` unless the run asked otherwise)."""
-    return results.settings.protocol or "lecture"
-
-
-def requested_iters(results: RunResults) -> list[int]:
-    """The iteration counts the run was asked for, plus any it holds estimates for."""
-    counts = set(results.settings.iters)
-    counts |= {e.iters for estimates in results.estimates.values() for e in estimates}
-    return sorted(counts)
+# The frame's answers (gpubench/results/frame.py), under the names the report uses.
+headline_protocol = frame.headline_protocol
+requested_iters = frame.iteration_counts
+report_protocols = frame.protocols_of
 
 
 def run_folder(results: RunResults, run_dir: Path | str | None) -> str:
@@ -41,25 +33,12 @@ def run_folder(results: RunResults, run_dir: Path | str | None) -> str:
 
 # -- devices and cells ----------------------------------------------------------------------
 
-
-def is_cpu(device: str) -> bool:
-    return device == "cpu" or device.startswith("cpu:")
+is_cpu = frame.is_cpu
 
 
 def is_gpu(device: str) -> bool:
     """CUDA devices and Apple's MPS are GPUs; nothing else is called one."""
     return device.startswith("cuda") or device == "mps"
-
-
-def report_protocols(results: RunResults) -> list[str]:
-    """Protocols with estimates, the headline first."""
-    present = {e.protocol for estimates in results.estimates.values() for e in estimates}
-    headline = headline_protocol(results)
-    return (
-        [headline]
-        + [p for p in PROTOCOLS if p in present and p != headline]
-        + sorted(present - set(PROTOCOLS) - {headline})
-    )
 
 
 def cpu_configurations(results: RunResults) -> int:
@@ -81,20 +60,7 @@ def device_label(cell: CellResult, results: RunResults) -> str:
 
 def hardware_name(cell: CellResult, results: RunResults) -> str:
     """What the device is: the GPU's name, or the CPU model with its thread count."""
-    if is_cpu(cell.key.device):
-        model = str(results.metadata.get("cpu_model") or "CPU")
-        per = " per rank" if cell.key.distributed else ""
-        return f"{model} ({cell.key.threads} threads{per})" if cell.key.threads else model
-    if cell.device_name:
-        return cell.device_name
-    # A failed cell never reported its device's name; the run's GPU facts know it.
-    device = cell.key.device
-    if device.startswith("cuda"):
-        index = int(device.partition(":")[2] or 0)
-        named = [gpu for gpu in gpu_facts(results.metadata) if gpu.get("index", index) == index]
-        if named and named[0].get("name"):
-            return str(named[0]["name"])
-    return device
+    return frame.hardware_name(results, cell)
 
 
 def cell_name(cell: CellResult, results: RunResults) -> str:
@@ -201,25 +167,5 @@ def verdict_line(results: RunResults) -> str:
     return str(results.metadata.get("verdict") or "").strip()
 
 
-def dig(data: Any, *path: str) -> Any:
-    """``data[a][b]...`` or None where a level is missing."""
-    for name in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(name)
-    return data
-
-
-def doctor_fact(metadata: dict[str, Any], *path: str) -> Any:
-    """A fact the doctor recorded at the start of the run (``metadata["doctor"]`` holds its
-    verdict with the facts under "facts", or the facts themselves)."""
-    found = dig(metadata, "doctor", "facts", *path)
-    return found if found is not None else dig(metadata, "doctor", *path)
-
-
-def gpu_facts(metadata: dict[str, Any]) -> list[dict[str, Any]]:
-    """GPUs as recorded at start: metadata["gpus"], or the doctor's NVML facts."""
-    found = metadata.get("gpus")
-    if not isinstance(found, list):
-        found = doctor_fact(metadata, "nvml", "gpus")
-    return [gpu for gpu in found if isinstance(gpu, dict)] if isinstance(found, list) else []
+doctor_fact = frame.doctor_fact
+gpu_facts = frame.recorded_gpus

@@ -26,10 +26,15 @@ FRAME_COLUMNS = [
 ]  # fmt: skip
 
 
+def headline_protocol(results: RunResults) -> str:
+    """The protocol a run leads with (``lecture`` unless it asked otherwise)."""
+    return results.settings.protocol or PROTOCOLS[0]
+
+
 def protocols_of(results: RunResults) -> list[str]:
     """Protocols with estimates, the run's own (the headline) first."""
     present = {e.protocol for estimates in results.estimates.values() for e in estimates}
-    headline = results.settings.protocol
+    headline = headline_protocol(results)
     others = [p for p in PROTOCOLS if p in present and p != headline]
     return [headline, *others, *sorted(present - set(PROTOCOLS) - {headline})]
 
@@ -62,10 +67,14 @@ def checked_prediction(
     return run.predicted_s, run.prediction_error
 
 
+def is_cpu(device: str) -> bool:
+    return device == "cpu" or device.startswith("cpu:")
+
+
 def hardware_name(results: RunResults, cell: CellResult) -> str:
     """What the device is: the GPU's name, or the CPU model with its thread count."""
     device = cell.key.device
-    if device == "cpu":
+    if is_cpu(device):
         model = str(results.metadata.get("cpu_model") or "CPU")
         per = " per rank" if cell.key.distributed else ""
         return f"{model} ({cell.key.threads} threads{per})" if cell.key.threads else model
@@ -74,21 +83,34 @@ def hardware_name(results: RunResults, cell: CellResult) -> str:
     # A failed cell never reported its device's name; the doctor's GPU facts know it.
     if device.startswith("cuda"):
         index = int(device.partition(":")[2] or 0)
-        for gpu in _recorded_gpus(results.metadata):
+        for gpu in recorded_gpus(results.metadata):
             if gpu.get("index", index) == index and gpu.get("name"):
                 return str(gpu["name"])
     return device
 
 
-def _recorded_gpus(metadata: dict[str, Any]) -> list[dict[str, Any]]:
+def recorded_gpus(metadata: dict[str, Any]) -> list[dict[str, Any]]:
     """GPUs as recorded at start: metadata["gpus"], or the doctor's NVML facts."""
     found: Any = metadata.get("gpus")
     if not isinstance(found, list):
-        doctor = metadata.get("doctor") or {}
-        facts = doctor.get("facts", doctor) if isinstance(doctor, dict) else {}
-        nvml = facts.get("nvml") if isinstance(facts, dict) else None
-        found = nvml.get("gpus") if isinstance(nvml, dict) else None
+        found = doctor_fact(metadata, "nvml", "gpus")
     return [gpu for gpu in found if isinstance(gpu, dict)] if isinstance(found, list) else []
+
+
+def doctor_fact(metadata: dict[str, Any], *path: str) -> Any:
+    """A fact the doctor recorded at the start of the run (``metadata["doctor"]`` holds its
+    verdict with the facts under "facts", or the facts themselves)."""
+    found = dig(metadata, "doctor", "facts", *path)
+    return found if found is not None else dig(metadata, "doctor", *path)
+
+
+def dig(data: Any, *path: str) -> Any:
+    """``data[a][b]...`` or None where a level is missing."""
+    for name in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(name)
+    return data
 
 
 def _row(results: RunResults, cell: CellResult, iters: int, protocol: str) -> dict[str, Any]:
