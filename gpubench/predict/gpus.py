@@ -5,6 +5,10 @@ figures were checked (benchmarks/README.md, "Op model"). Tensor-core figures
 are dense (datasheets quoting "with sparsity" are halved, as their footnotes say) and with
 FP32 accumulation, which is what PyTorch's matmuls use. A dtype a GPU has no fast path for
 is absent (T4 and V100: no TF32, no bf16). ``gpubench gpus`` prints this table.
+
+Peaks of GPUs the spec-sheet table of ``gpubench run`` knows (bench/flops.py,
+SPEC_PEAK_FLOPS, torch-free at import) are taken from there, so each figure has one home;
+only GPUs that table lacks carry their own peaks here.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from gpubench.bench.flops import SPEC_PEAK_FLOPS
 from gpubench.errors import UsageError
 
 TERA = 1e12
@@ -51,34 +56,29 @@ def host_link_text(form: str, pcie_gen: int) -> str:
     return pcie if form == "PCIe" else f"{form} ({pcie} to the host)"
 
 
-# Dense peaks in TFLOP/s per dtype (fp32 = non-tensor FP32; tensor rates with FP32
-# accumulate). Parts built on one die at one clock share one set of figures.
-GH100_SXM = {"fp32": 67, "tf32": 494.5, "bf16": 989.5, "fp16": 989.5}
-GA100 = {"fp32": 19.5, "tf32": 156, "bf16": 312, "fp16": 312}
+# Peaks: a key of SPEC_PEAK_FLOPS (bench/flops.py, FLOP/s with their datasheet), or for a GPU
+# that table lacks, dense TFLOP/s per dtype (fp32 = non-tensor FP32; tensor rates with FP32
+# accumulate). The A800 80GB PCIe carries the A100's GA100 figures (its source below).
+Peaks = str | dict[str, float]
 
-# key: name, segment, dense TFLOP/s per dtype, memory GB/s, memory GB, form factor, PCIe gen
-TABLE: dict[str, tuple[str, str, dict[str, float], float, int, str, int]] = {
-    "h100-sxm5": ("NVIDIA H100 SXM5 80GB", "datacenter", GH100_SXM, 3350, 80, "SXM5", 5),
-    "h100-pcie": ("NVIDIA H100 PCIe 80GB", "datacenter",
-                  {"fp32": 51, "tf32": 378, "bf16": 756.5, "fp16": 756.5}, 2000, 80, "PCIe", 5),
-    "h200": ("NVIDIA H200 SXM 141GB", "datacenter", GH100_SXM, 4800, 141, "SXM5", 5),
-    "a100-sxm4-40gb": ("NVIDIA A100 SXM4 40GB", "datacenter", GA100, 1555, 40, "SXM4", 4),
-    "a100-sxm4-80gb": ("NVIDIA A100 SXM4 80GB", "datacenter", GA100, 2039, 80, "SXM4", 4),
-    "a800-80gb-pcie": ("NVIDIA A800 80GB PCIe", "datacenter", GA100, 1935, 80, "PCIe", 4),
-    "l4": ("NVIDIA L4 24GB", "datacenter",
-           {"fp32": 30.3, "tf32": 60, "bf16": 121, "fp16": 121}, 300, 24, "PCIe", 4),
-    "t4": ("NVIDIA T4 16GB", "datacenter", {"fp32": 8.1, "fp16": 65}, 320, 16, "PCIe", 3),
-    "v100-sxm2": ("NVIDIA V100 SXM2 32GB", "datacenter", {"fp32": 15.7, "fp16": 125}, 900, 32,
-                  "SXM2", 3),
+# key: name, segment, peaks, memory GB/s, memory GB, form factor, PCIe gen
+TABLE: dict[str, tuple[str, str, Peaks, float, int, str, int]] = {
+    "h100-sxm5": ("NVIDIA H100 SXM5 80GB", "datacenter", "H100 SXM", 3350, 80, "SXM5", 5),
+    "h100-pcie": ("NVIDIA H100 PCIe 80GB", "datacenter", "H100 PCIe", 2000, 80, "PCIe", 5),
+    "h200": ("NVIDIA H200 SXM 141GB", "datacenter", "H200 SXM", 4800, 141, "SXM5", 5),
+    "a100-sxm4-40gb": ("NVIDIA A100 SXM4 40GB", "datacenter", "A100", 1555, 40, "SXM4", 4),
+    "a100-sxm4-80gb": ("NVIDIA A100 SXM4 80GB", "datacenter", "A100", 2039, 80, "SXM4", 4),
+    "a800-80gb-pcie": ("NVIDIA A800 80GB PCIe", "datacenter", "A100", 1935, 80, "PCIe", 4),
+    "l4": ("NVIDIA L4 24GB", "datacenter", "L4", 300, 24, "PCIe", 4),
+    "t4": ("NVIDIA T4 16GB", "datacenter", "T4", 320, 16, "PCIe", 3),
+    "v100-sxm2": ("NVIDIA V100 SXM2 32GB", "datacenter", "V100 SXM2", 900, 32, "SXM2", 3),
     "rtx-a6000": ("NVIDIA RTX A6000 48GB", "workstation",
                   {"fp32": 38.7, "tf32": 77.4, "bf16": 154.8, "fp16": 154.8}, 768, 48, "PCIe", 4),
     "rtx-6000-ada": ("NVIDIA RTX 6000 Ada 48GB", "workstation",
                      {"fp32": 91.1, "tf32": 182.1, "bf16": 364.2, "fp16": 364.2}, 960, 48,
                      "PCIe", 4),
-    "rtx-4090": ("NVIDIA GeForce RTX 4090 24GB", "consumer",
-                 {"fp32": 82.6, "tf32": 82.6, "bf16": 165.2, "fp16": 165.2}, 1008, 24, "PCIe", 4),
-    "rtx-3090": ("NVIDIA GeForce RTX 3090 24GB", "consumer",
-                 {"fp32": 35.6, "tf32": 35.6, "bf16": 71, "fp16": 71}, 936, 24, "PCIe", 4),
+    "rtx-4090": ("NVIDIA GeForce RTX 4090 24GB", "consumer", "RTX 4090", 1008, 24, "PCIe", 4),
+    "rtx-3090": ("NVIDIA GeForce RTX 3090 24GB", "consumer", "RTX 3090", 936, 24, "PCIe", 4),
     "rtx-3060": ("NVIDIA GeForce RTX 3060 12GB", "consumer",
                  {"fp32": 12.7, "tf32": 12.7, "bf16": 25.4, "fp16": 25.4}, 360, 12, "PCIe", 4),
 }  # fmt: skip
@@ -161,10 +161,17 @@ SOURCES = {
 }
 
 
+def _peak_flops(peaks: Peaks) -> dict[str, float]:
+    """FLOP/s per dtype: SPEC_PEAK_FLOPS's entry for a key, else this table's TFLOP/s."""
+    if isinstance(peaks, str):
+        return dict(SPEC_PEAK_FLOPS[peaks].peaks)
+    return {dtype: value * TERA for dtype, value in peaks.items()}
+
+
 def _spec(key: str) -> GpuSpec:
-    name, segment, tflops, gb_per_s, memory_gb, form, pcie_gen = TABLE[key]
+    name, segment, peaks, gb_per_s, memory_gb, form, pcie_gen = TABLE[key]
     return GpuSpec(
-        key, name, segment, {dtype: value * TERA for dtype, value in tflops.items()},
+        key, name, segment, _peak_flops(peaks),
         gb_per_s * GIGA, memory_gb, host_link_text(form, pcie_gen), pcie_gen, SOURCES[key],
     )  # fmt: skip
 
