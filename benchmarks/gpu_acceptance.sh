@@ -6,7 +6,7 @@
 #   4. the op model's prediction for this GPU, made from the run's CPU cells
 #   5. everything under reports/<gpu-name>/ (commit it: every GPU run checks the model)
 #
-#   bash benchmarks/gpu_acceptance.sh [GPU_KEY]     GPU_KEY from `gpubench gpus` (guessed)
+#   bash benchmarks/gpu_acceptance.sh [GPU_KEY]     GPU_KEY from `gpubench gpus` (default: matched by name)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python}"
@@ -18,12 +18,16 @@ DATA="${GPUBENCH_DATA:-../shared/data/tinyshakespeare/input.txt}"
 
 GPU_NAME=$("$PYTHON" -c "import torch; print(torch.cuda.get_device_name(0))")
 SLUG=$(echo "$GPU_NAME" | tr '[:upper:]' '[:lower:]' | sed -e 's/nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')
+# The table entry whose chip, form factor and memory match the driver's name; a GPU the
+# table lacks is predicted as an A100 SXM4 80GB, said on stderr.
 GPU_KEY="${1:-$("$PYTHON" - "$GPU_NAME" <<'EOF'
 import sys
-from gpubench.predict.gpus import GPUS
-name = sys.argv[1].lower()
-best = [g.key for g in GPUS if all(part in name for part in g.key.split("-")[:1])]
-print(best[0] if best else "a100-sxm4-80gb")
+from gpubench.report.predicted import gpu_spec_for
+spec = gpu_spec_for(sys.argv[1])
+if spec is None:
+    print(f"no GPU table entry fits {sys.argv[1]!r}; predicting as a100-sxm4-80gb "
+          "(pass a key from `gpubench gpus` to choose)", file=sys.stderr)
+print(spec.key if spec else "a100-sxm4-80gb")
 EOF
 )}"
 OUT="reports/$SLUG"
