@@ -26,21 +26,18 @@ def emit_result(result: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
-def parse_output(stdout: str) -> tuple[str | None, dict[str, Any] | None]:
-    """The last stage announced and the result, if any, from a worker's stdout."""
-    stage: str | None = None
-    result: dict[str, Any] | None = None
-    for line in stdout.splitlines():
-        if line.startswith(STAGE_PREFIX):
-            stage = line[len(STAGE_PREFIX) :].strip()
-        elif line.startswith(RESULT_PREFIX):
-            try:
-                parsed = json.loads(line[len(RESULT_PREFIX) :])
-            except ValueError:
-                continue
-            if isinstance(parsed, dict):
-                result = parsed
-    return stage, result
+def parse_doctor_line(line: str) -> dict[str, Any] | None:
+    """``GPUBENCH-STAGE name`` and ``GPUBENCH-RESULT {json}`` as gpubench.runner events; other
+    lines (libraries print their own) are ignored."""
+    if line.startswith(STAGE_PREFIX):
+        return {"event": "stage", "name": line[len(STAGE_PREFIX) :].strip()}
+    if line.startswith(RESULT_PREFIX):
+        try:
+            parsed = json.loads(line[len(RESULT_PREFIX) :])
+        except ValueError:
+            return None
+        return {"event": "result", "result": parsed} if isinstance(parsed, dict) else None
+    return None
 
 
 def traceback_tail(error: BaseException, limit: int = 6) -> str:

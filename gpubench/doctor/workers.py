@@ -9,35 +9,10 @@ protocol (gpubench.doctor.protocol).
 
 from __future__ import annotations
 
-import json
+from gpubench.doctor.protocol import parse_doctor_line
+from gpubench.runner import WorkerOutcome, WorkerProcess
 
-from gpubench.doctor.protocol import RESULT_PREFIX, STAGE_PREFIX
-from gpubench.runner import (
-    PACKAGE_ROOT,
-    Event,
-    WorkerOutcome,
-    WorkerProcess,
-    child_environment,
-)
-
-__all__ = [
-    "PACKAGE_ROOT", "Worker", "WorkerOutcome", "child_environment", "parse_doctor_line",
-    "run_worker",
-]  # fmt: skip
-
-
-def parse_doctor_line(line: str) -> Event | None:
-    """``GPUBENCH-STAGE name`` and ``GPUBENCH-RESULT {json}`` as runner events; other lines
-    (libraries print their own) are ignored."""
-    if line.startswith(STAGE_PREFIX):
-        return {"event": "stage", "name": line[len(STAGE_PREFIX) :].strip()}
-    if line.startswith(RESULT_PREFIX):
-        try:
-            parsed = json.loads(line[len(RESULT_PREFIX) :])
-        except ValueError:
-            return None
-        return {"event": "result", "result": parsed} if isinstance(parsed, dict) else None
-    return None
+__all__ = ["Worker", "WorkerOutcome"]
 
 
 class Worker(WorkerProcess):
@@ -55,8 +30,3 @@ class Worker(WorkerProcess):
         super().__init__(
             module, args, timeout=timeout, python=python, env=env, parse_line=parse_doctor_line
         )
-
-
-def run_worker(module: str, *args: str, timeout: float, python: str | None = None) -> WorkerOutcome:
-    """Start a worker and wait for it."""
-    return Worker(module, args, timeout=timeout, python=python).collect()

@@ -15,8 +15,9 @@ from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Severity
 from gpubench.doctor.machine import collect_library_path, detect_wsl, find_torch_distributions
 from gpubench.doctor.probe import collect_facts
-from gpubench.doctor.protocol import parse_output
-from gpubench.doctor.workers import PACKAGE_ROOT, Worker, run_worker
+from gpubench.doctor.protocol import parse_doctor_line
+from gpubench.doctor.workers import Worker
+from gpubench.runner import PACKAGE_ROOT, child_environment, run_worker
 
 
 def test_this_machine(real_facts: Facts):
@@ -44,7 +45,7 @@ def test_a_torch_that_raises_on_import(fake_torch, monkeypatch):
         "raise OSError('libcudnn.so.9: cannot open shared object file: No such file or directory')"
     )
     monkeypatch.setenv("PYTHONPATH", str(path))
-    outcome = run_worker("gpubench.doctor.torch_probe", timeout=30)
+    outcome = run_worker("gpubench.doctor.torch_probe", timeout=30, parse_line=parse_doctor_line)
     assert outcome.status == "ok"
     assert outcome.result is not None
     assert outcome.result["status"] == "import-failed"
@@ -59,7 +60,9 @@ def test_a_python_without_torch(tmp_path: Path):
         [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
     )
     python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
-    outcome = run_worker("gpubench.doctor.torch_probe", timeout=30, python=str(python))
+    outcome = run_worker(
+        "gpubench.doctor.torch_probe", timeout=30, python=str(python), parse_line=parse_doctor_line
+    )
     assert outcome.result == {
         "status": "missing",
         "stage": "import",
@@ -114,13 +117,26 @@ def test_a_hanging_cuda_init_keeps_the_build_facts(fake_torch, monkeypatch):
     assert finding.title.startswith("CUDA initialisation hung")
 
 
+def last_stage_and_result(stdout: str) -> tuple[str | None, dict | None]:
+    """What a worker's outcome keeps of its lines: the last stage and the last result."""
+    stage = result = None
+    for event in filter(None, map(parse_doctor_line, stdout.splitlines())):
+        if event["event"] == "stage":
+            stage = event["name"]
+        else:
+            result = event["result"]
+    return stage, result
+
+
 def test_worker_output_protocol():
     stdout = (
         'noise\nGPUBENCH-STAGE import\nGPUBENCH-RESULT {"status": "ok", "partial": true}\n'
         "GPUBENCH-STAGE cuda\nGPUBENCH-RESULT not json\n"
     )
-    assert parse_output(stdout) == ("cuda", {"status": "ok", "partial": True})
-    assert parse_output("") == (None, None)
+    assert last_stage_and_result(stdout) == ("cuda", {"status": "ok", "partial": True})
+    assert last_stage_and_result("") == (None, None)
+    assert parse_doctor_line("noise") is None
+    assert parse_doctor_line("GPUBENCH-RESULT [1, 2]") is None  # a result is an object
 
 
 def test_a_worker_that_cannot_start():
@@ -132,8 +148,6 @@ def test_a_worker_that_cannot_start():
 
 def test_workers_find_gpubench_whatever_the_caller_did(monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
-    from gpubench.doctor.workers import child_environment
-
     parts = child_environment()["PYTHONPATH"].split(os.pathsep)
     assert parts == ["/somewhere/else", PACKAGE_ROOT]
 
