@@ -11,7 +11,6 @@ import os
 import platform
 import re
 import shutil
-import site
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping
@@ -22,7 +21,6 @@ from gpubench.doctor.facts import (
     CondaFacts,
     CpuFacts,
     CudaToolkitFacts,
-    EnvironmentFacts,
     JupyterKernel,
     LibraryPathEntry,
     NvidiaSystemFacts,
@@ -108,23 +106,6 @@ def collect_platform(environ: Mapping[str, str]) -> PlatformFacts:
         python_executable=sys.executable,
         wsl=detect_wsl(release) if platform.system() == "Linux" else None,
         container=detect_container(environ) if platform.system() == "Linux" else None,
-    )
-
-
-def collect_environment(environ: Mapping[str, str]) -> EnvironmentFacts:
-    if (Path(sys.prefix) / "conda-meta").is_dir():
-        kind = "conda"
-    elif sys.prefix != sys.base_prefix:
-        kind = "venv"
-    else:
-        kind = "system"
-    return EnvironmentFacts(
-        kind=kind,
-        prefix=sys.prefix,
-        base_prefix=sys.base_prefix,
-        conda_prefix=environ.get("CONDA_PREFIX") or None,
-        user_site=site.getusersitepackages() if hasattr(site, "getusersitepackages") else None,
-        user_site_enabled=bool(site.ENABLE_USER_SITE),
     )
 
 
