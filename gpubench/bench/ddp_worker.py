@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import socket
 import statistics
@@ -29,10 +28,23 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, TextIO
 
-Clock = time.perf_counter
-FIRST_STEPS = 3  # the first synchronising steps, timed one by one (DDP builds its buckets)
-WARMUP_STEPS = 5
-MIN_BLOCK_S = 0.1
+from gpubench.bench.cpuload import usable_cores
+from gpubench.bench.worker import (
+    FIRST_STEPS,
+    WARMUP_STEPS,
+    Clock,
+    Timer,
+    dtype_name,
+    error_kind,
+    load_dataset,
+    plan_blocks,
+    quartiles,
+    time_device_init,
+)
+from gpubench.results.data_source import DataSource
+
+# The first steps (FIRST_STEPS) also let DDP build its buckets; the constants that shape the
+# timing are the single-device worker's.
 TARGET_BLOCK_PAIRS = 8
 MIN_BLOCK_PAIRS = 3
 MAX_TRACEBACK_CHARS = 2000  # keeps an error line under PIPE_BUF (4 KiB) with the message
@@ -54,24 +66,12 @@ class RankReporter:
         self.stream.flush()
 
 
-def quartiles(values: list[float]) -> tuple[float, float, float]:
-    """(q1, median, q3); with fewer than 2 values all three are the value itself."""
-    if len(values) < 2:
-        return values[0], values[0], values[0]
-    q1, median, q3 = statistics.quantiles(values, n=4, method="inclusive")
-    return q1, median, q3
-
-
 def threads_per_rank(job: dict[str, Any], local_world_size: int) -> int:
     """CPU threads of one rank: the job's ``threads`` (per rank), else the visible cores split
     evenly between this node's ranks, at least one each."""
     if job.get("threads"):
         return int(job["threads"])
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, local_world_size))
+    return max(1, usable_cores() // max(1, local_world_size))
 
 
 def batch_per_rank(config: dict[str, Any], scaling: str, world_size: int) -> int:
@@ -152,12 +152,7 @@ class DistributedCell:
         )
         self.report.emit("ranks", ranks=self.all_gather(ctx.describe()))
 
-        from gpubench.core.training import synchronize
-
-        start = Clock()
-        torch.zeros(1, device=self.device).add_(1).cpu()  # context creation + first transfer
-        synchronize(self.device)
-        self.times["device_init_s"] = Clock() - start
+        self.times["device_init_s"] = time_device_init(self.device)
         self.report.emit("phase", name="device_init", seconds=self.times["device_init_s"])
 
         self._build_session()
@@ -166,19 +161,12 @@ class DistributedCell:
         import torch
         from torch.nn.parallel import DistributedDataParallel
 
-        from gpubench.core.data import TextSource, build_dataset
         from gpubench.core.models import load_model
         from gpubench.core.training import TrainingSession, model_variant
 
         job, ctx = self.job, self.context
         start = Clock()
-        data = job["data"]
-        text = None
-        if not data.get("synthetic"):
-            with open(data["path"], encoding="utf-8") as handle:
-                text = handle.read()
-        source = TextSource(label=data["label"], text=text, path=data.get("path"))
-        dataset = build_dataset(source, min_length=int(job["config"]["block_size"]) + 1)
+        dataset = load_dataset(DataSource.from_dict(job["data"]), job["config"])
         self.times["data_s"] = Clock() - start
         self.report.emit("phase", name="data", seconds=self.times["data_s"])
 
@@ -193,6 +181,7 @@ class DistributedCell:
             spec, config, dataset, self.device, variant=model_variant(job["variant"])
         )
         torch.manual_seed(1337 + ctx.rank)  # each rank draws its own batches
+        self.timer = Timer(self.session.sync)
         self.session.sync()
         self.times["build_s"] = Clock() - start
         self.report.emit("phase", name="build", seconds=self.times["build_s"])
@@ -234,13 +223,6 @@ class DistributedCell:
             dist.destroy_process_group()
 
     # -- timing -------------------------------------------------------------------------
-    def timed(self, fn: Callable[[], Any]) -> float:
-        self.session.sync()
-        start = Clock()
-        fn()
-        self.session.sync()
-        return Clock() - start
-
     def local_step(self) -> None:
         """A step without the gradient all-reduce: DDP's ``no_sync`` skips it."""
         with self.ddp.no_sync():
@@ -249,7 +231,7 @@ class DistributedCell:
     def time_block(self, step: Callable[[], Any], steps: int) -> float:
         """Seconds for ``steps`` steps on the slowest rank, all ranks starting together."""
         self.barrier()
-        seconds = self.timed(lambda: [step() for _ in range(steps)])
+        _, seconds = self.timer.time(lambda: [step() for _ in range(steps)])
         return float(max(self.all_gather(seconds)))
 
 
@@ -263,7 +245,8 @@ def measure_phases(cell: DistributedCell) -> dict[str, Any]:
 
     first_steps = []
     for index in range(FIRST_STEPS):
-        seconds = float(max(cell.all_gather(cell.timed(session.step))))
+        _, seconds = cell.timer.time(session.step)
+        seconds = float(max(cell.all_gather(seconds)))
         first_steps.append(seconds)
         report.emit("progress", phase="first_steps", done=index + 1, total=FIRST_STEPS)
         if index >= 1 and seconds * 6 > budget:
@@ -278,7 +261,7 @@ def measure_phases(cell: DistributedCell) -> dict[str, Any]:
     while len(first_steps) + warmup < WARMUP_STEPS and (warmup + 1) * step_guess < step_budget / 8:
         session.step()
         warmup += 1
-    steps_per_block = max(1, math.ceil(MIN_BLOCK_S / max(step_guess, 1e-9)))
+    steps_per_block, _ = plan_blocks(step_guess, 0.0)
     pair_s = 2 * steps_per_block * step_guess
     pairs = max(MIN_BLOCK_PAIRS, min(TARGET_BLOCK_PAIRS, int(step_budget // max(pair_s, 1e-9))))
     sync_blocks: list[float] = []
@@ -299,9 +282,8 @@ def measure_phases(cell: DistributedCell) -> dict[str, Any]:
     remaining = max(0.0, budget - (Clock() - started))
     affordable = int(remaining * 0.8 / max(2 * median / 3, 1e-9))
     eval_batches = int(min(cell.all_gather(max(1, min(eval_iters, affordable)))))
-    eval_measured = float(
-        max(cell.all_gather(cell.timed(lambda: session.estimate_loss(eval_batches))))
-    )
+    _, eval_seconds = cell.timer.time(lambda: session.estimate_loss(eval_batches))
+    eval_measured = float(max(cell.all_gather(eval_seconds)))
     report.emit("phase", name="eval", seconds=eval_measured)
 
     phases = {
@@ -365,7 +347,7 @@ def throughput(cell: DistributedCell, step_s: float) -> dict[str, Any]:
     finally:
         cell.session.model = cell.ddp
     per_step = per_rank * world if per_rank else None
-    dtype = str(cell.session.dtype or "torch.float32").removeprefix("torch.")
+    dtype = dtype_name(cell.session)
     tokens_per_s = tokens / step_s if step_s > 0 else 0.0
     return {
         "tokens_per_step": tokens,
@@ -455,15 +437,6 @@ def run_full(cell: DistributedCell) -> dict[str, Any]:
         "val_loss": final.val_loss if final else None,
         **describe(cell),
     }
-
-
-def error_kind(error: BaseException) -> str:
-    import torch
-
-    oom = getattr(torch, "OutOfMemoryError", None)
-    if (oom is not None and isinstance(error, oom)) or "out of memory" in str(error).lower():
-        return "oom"
-    return "error"
 
 
 def inject_fault(job: dict[str, Any], context: RankContext) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from gpubench.core.models import count_parameters
-from gpubench.results.job import WorkerJob, WorkerResult
+from gpubench.results.job import DataSource, WorkerJob, WorkerResult
 from gpubench.results.model import StepStats, Throughput
 
 Clock = time.perf_counter
@@ -105,29 +105,49 @@ def plan_blocks(step_estimate_s: float, budget_s: float) -> tuple[int, int]:
     return steps_per_block, max(MIN_BLOCKS, min(TARGET_BLOCKS, blocks))
 
 
+def time_device_init(device: Any) -> float:
+    """Seconds of the device's context creation and first transfer."""
+    import torch
+
+    from gpubench.core.training import synchronize
+
+    start = Clock()
+    torch.zeros(1, device=device).add_(1).cpu()
+    synchronize(device)
+    return Clock() - start
+
+
+def load_dataset(data: DataSource, config: dict[str, Any]) -> Any:
+    """The job's training text as a dataset long enough for one block of ``config``."""
+    from gpubench.core.data import TextSource, build_dataset
+
+    source = TextSource(label=data.label, text=data.read_text(), path=data.path)
+    return build_dataset(source, min_length=int(config["block_size"]) + 1)
+
+
+def dtype_name(session: Any) -> str:
+    """The dtype the session computes in, without the ``torch.`` prefix (``float32``...)."""
+    return str(session.dtype or "torch.float32").removeprefix("torch.")
+
+
 def _setup(job: WorkerJob, report: Reporter) -> tuple[Any, dict[str, Any]]:
     """Device init, data, tune and build phases; returns the training session and their times
     (and, for the fast variant, its measured choices under ``fast_choices``)."""
     import torch
 
-    from gpubench.core.data import TextSource, build_dataset
     from gpubench.core.models import load_model
-    from gpubench.core.training import TrainingSession, model_variant, synchronize
+    from gpubench.core.training import TrainingSession, model_variant
 
     if job.threads:
         torch.set_num_threads(job.threads)
     device = torch.device(job.device)
     times: dict[str, Any] = {}
 
-    start = Clock()
-    torch.zeros(1, device=device).add_(1).cpu()  # context creation + first transfer
-    synchronize(device)
-    times["device_init_s"] = Clock() - start
+    times["device_init_s"] = time_device_init(device)
     report.emit("phase", name="device_init", seconds=times["device_init_s"])
 
     start = Clock()
-    source = TextSource(label=job.data.label, text=job.data.read_text(), path=job.data.path)
-    dataset = build_dataset(source, min_length=int(job.config["block_size"]) + 1)
+    dataset = load_dataset(job.data, job.config)
     times["data_s"] = Clock() - start
     report.emit("phase", name="data", seconds=times["data_s"])
 
@@ -333,7 +353,7 @@ def matmul_at_session_dtype(params: Any, device: str, session: Any) -> Any:
 
     from gpubench.bench.flops import measure_peak_flops
 
-    dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
+    dtype = dtype_name(session)
     if dtype == "float32":
         return params
     rate = measure_peak_flops(device, dtype, seconds=0.3)
@@ -348,7 +368,7 @@ def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
     from gpubench.bench import flops
 
     tokens = session.batch_size * session.block_size
-    dtype = str(session.dtype or "torch.float32").removeprefix("torch.")
+    dtype = dtype_name(session)
     per_step, method = flops.model_flops_per_step(session, job.config)
     spec = None
     if job.device.startswith("cuda"):
@@ -419,7 +439,8 @@ def run_full(job: WorkerJob, report: Reporter) -> WorkerResult:
     )
 
 
-def _error_kind(error: BaseException) -> str:
+def error_kind(error: BaseException) -> str:
+    """``oom`` for an out-of-memory error (CUDA or host), else ``error``."""
     import torch
 
     oom = getattr(torch, "OutOfMemoryError", None)
@@ -440,7 +461,7 @@ def main() -> int:
     except Exception as error:
         report.emit(
             "error",
-            kind=_error_kind(error),
+            kind=error_kind(error),
             message=f"{type(error).__name__}: {error}".strip(),
             traceback=traceback.format_exc(limit=8),
         )
