@@ -3,9 +3,9 @@
 Cells match on their whole key but the device: model, batch size, variant, world size and
 scaling mode (a DDP cell lines up with the DDP cells of the other runs, never with a
 single-device cell; docs/distributed.md), per protocol; thread counts and devices are the
-columns. Times come from the runs' tidy frames
-(``RunResults.frame()``: measured where that run measured the count, else extrapolated);
-counts one run was not asked for are read off its stored cost terms. So a CPU-only laptop
+columns. Times are the runs' stored estimates (measured where that run measured the count,
+else extrapolated, with their ranges); counts one run was not asked for are read off its
+stored cost terms. So a CPU-only laptop
 run can see what another machine's GPU would do for it: the speedup per iteration count, and
 the crossover the pair implies (``find_crossover`` on the two cells' stored cost terms).
 Runs whose models differ (config or parameter count) are refused, never merged.
@@ -37,7 +37,8 @@ from gpubench.report.queries import (
     requested_iters,
     verdict_line,
 )
-from gpubench.results.costmodel import CostModel, find_crossover
+from gpubench.results.costmodel import CostModel, extrapolated, find_crossover
+from gpubench.results.frame import estimate_of
 from gpubench.results.model import CellResult, Estimate, RunResults
 
 if TYPE_CHECKING:
@@ -214,8 +215,7 @@ def compare_runs(runs: list[RunResults]) -> Comparison:
     _check_model_configs(compared)
     keys = _common_keys(compared)
     iters = sorted({n for run in runs for n in requested_iters(run)})
-    times = _times(compared)
-    groups = [_build_group(compared, key, iters, times) for key in keys]
+    groups = [_build_group(compared, key, iters) for key in keys]
     return Comparison(compared, groups, headline_protocol(runs[0]), _unmatched(compared, keys))
 
 
@@ -292,55 +292,16 @@ def _differences(left: dict[str, Any], right: dict[str, Any]) -> list[str]:
     ]
 
 
-TimeKey = tuple[str, str, int, str, str, int | None, int, str | None, str, int]
-# (run letter, model, batch size, variant, device, threads, world size, scaling, protocol,
-#  iterations): a cell's whole key, so a DDP cell never stands for a single-device one
+def _estimate(device: ComparedDevice, iters: int, protocol: str) -> Estimate | None:
+    """The run's stored figure for this count; a count it was not asked for, off its cost
+    terms (with their range)."""
+    stored = estimate_of(device.run.results, device.cell, iters, protocol)
+    if stored is not None or device.cost_model is None:
+        return stored
+    return extrapolated(device.cost_model, iters, protocol)
 
 
-def _times(runs: list[ComparedRun]) -> dict[TimeKey, Estimate]:
-    """Every run's frame (``RunResults.frame()``) stacked with its letter, as estimates."""
-    import pandas
-
-    frames = []
-    for run in runs:
-        frame = run.results.frame()
-        frame.insert(0, "run", run.letter)
-        frames.append(frame)
-    stacked: pandas.DataFrame = pandas.concat(frames, ignore_index=True)
-    found: dict[TimeKey, Estimate] = {}
-    for row in stacked[stacked["measured"].notna()].itertuples(index=False):
-        threads = None if pandas.isna(row.threads) else int(row.threads)
-        world_size = 1 if pandas.isna(row.world_size) else int(row.world_size)
-        scaling = None if pandas.isna(row.scaling) else str(row.scaling)
-        key = (row.run, row.model, int(row.batch_size), row.variant, row.device, threads,
-               world_size, scaling, row.protocol, int(row.iters))  # fmt: skip
-        found[key] = Estimate(
-            int(row.iters), row.protocol, float(row.seconds), float(row.low_s),
-            float(row.high_s), bool(row.measured), float(row.predicted_s),
-        )  # fmt: skip
-    return found
-
-
-def _estimate(
-    device: ComparedDevice, iters: int, protocol: str, times: dict[TimeKey, Estimate]
-) -> Estimate | None:
-    """The run's own figure for this count; a count it was not asked for, off its cost terms."""
-    key = device.cell.key
-    found = times.get(
-        (device.run.letter, key.model, key.batch_size, key.variant, key.device, key.threads,
-         key.world_size, key.scaling, protocol, iters)
-    )  # fmt: skip
-    cost = device.cost_model
-    if found is not None or cost is None:
-        return found
-    predicted = cost.predict(iters, protocol)
-    low, high = cost.predict_range(iters, protocol)
-    return Estimate(iters, protocol, predicted, low, high, False, predicted)
-
-
-def _build_group(
-    runs: list[ComparedRun], key: CompareKey, iters: list[int], times: dict[TimeKey, Estimate]
-) -> ComparedGroup:
+def _build_group(runs: list[ComparedRun], key: CompareKey, iters: list[int]) -> ComparedGroup:
     model, batch, variant, world_size, scaling, protocol = key
     devices = [
         ComparedDevice(run, cell)
@@ -353,7 +314,7 @@ def _build_group(
     group = ComparedGroup(model, batch, variant, protocol, devices, world_size, scaling,
                           _baseline_column(devices))  # fmt: skip
     for n in iters:
-        estimates = [_estimate(device, n, protocol, times) for device in devices]
+        estimates = [_estimate(device, n, protocol) for device in devices]
         base = estimates[group.baseline]
         speedups = [
             base.seconds / e.seconds if base is not None and e is not None and e.seconds else None

@@ -90,15 +90,24 @@ def estimate_cell(
     if model is None:
         return None
     run = cell.run_for(iters, protocol)
-    model = checked if run is not None and checked is not None else model
+    if run is None:
+        return extrapolated(model, iters, protocol)
+    model = checked if checked is not None else model
     predicted = model.predict(iters, protocol)
     low, high = model.predict_range(iters, protocol)
     dominant = model.dominant_term(iters, protocol)
-    if run is not None:
-        return Estimate(
-            iters, protocol, run.seconds, run.seconds, run.seconds, True, predicted,
-            low, high, dominant,
-        )  # fmt: skip
+    return Estimate(
+        iters, protocol, run.seconds, run.seconds, run.seconds, True, predicted,
+        low, high, dominant,
+    )  # fmt: skip
+
+
+def extrapolated(model: CostModel, iters: int, protocol: str) -> Estimate:
+    """``iters`` steps read off fitted cost terms: the prediction, its range, and the range
+    term that reaches furthest."""
+    predicted = model.predict(iters, protocol)
+    low, high = model.predict_range(iters, protocol)
+    dominant = model.dominant_term(iters, protocol)
     return Estimate(iters, protocol, predicted, low, high, False, predicted, low, high, dominant)
 
 

@@ -194,3 +194,20 @@ def test_a_ddp_cell_only_one_run_has_is_named_with_its_world_size(tmp_path, monk
     runs[1].cells = [cell for cell in runs[1].cells if cell.key.scaling != "weak"]
     comparison = compare_runs(runs)
     assert comparison.unmatched == ["bigram, batch 32 · ×2 (weak) (A only)"]
+
+
+def test_compared_times_are_the_runs_stored_estimates_with_their_ranges() -> None:
+    laptop, a800 = load_fixture("cpu_only"), load_fixture("one_gpu")
+    gpt = compare_runs([laptop, a800]).group("gpt", 64)
+    stored = {(e.iters, e.protocol): e for e in a800.estimates[a800.cells[3].key.id]}
+    for row in gpt.rows:
+        estimate = row.estimates[2]  # B cuda:0
+        assert estimate is not None
+        if (row.iters, "lecture") in stored:
+            assert estimate == stored[(row.iters, "lecture")]
+        else:  # a count only the laptop asked for: off the A800's cost terms, range and all
+            assert not estimate.measured
+            assert estimate.predicted_low_s == estimate.low_s
+            assert estimate.predicted_high_s == estimate.high_s
+            assert estimate.dominant is not None
+    assert any(row.iters not in a800.settings.iters for row in gpt.rows)
