@@ -44,10 +44,11 @@ def is_active(facts: Facts) -> bool:
     active = facts.interpreter.active_prefix
     if not active:
         return True
-    return _same(active, facts.environment.prefix)
+    return same_path(active, facts.environment.prefix)
 
 
-def _same(left: str, right: str) -> bool:
+def same_path(left: str, right: str) -> bool:
+    """Two spellings of one folder (Windows: case and slashes aside)."""
     import os
 
     return os.path.normcase(os.path.normpath(left)) == os.path.normcase(os.path.normpath(right))

@@ -76,6 +76,21 @@ def test_an_interpreter_that_is_not_the_active_environment_is_named():
     assert style.python == "/home/ubuntu/proj/.venv/bin/python"
 
 
+def test_the_active_environment_spelt_in_another_case_on_windows_is_the_same(monkeypatch):
+    """Windows paths compare without case: the check and the command style agree on it."""
+    import ntpath
+    import os
+
+    monkeypatch.setattr(os.path, "normcase", ntpath.normcase)  # Windows' rule, on any machine
+    facts = healthy()
+    facts.environment.prefix = r"C:\Users\Me\proj\.venv"
+    facts.interpreter.executable = r"C:\Users\Me\proj\.venv\Scripts\python.exe"
+    facts.interpreter.active_prefix = r"c:\users\me\proj\.venv"
+    facts.interpreter.active_source = "VIRTUAL_ENV"
+    assert [f.severity.value for f in codes(facts)["python-env"]] == ["ok"]
+    assert style_for(facts).python == "python"
+
+
 def test_jupyter_kernels_list_their_interpreters():
     facts = healthy()
     facts.interpreter.executable = "/home/ubuntu/proj/.venv/bin/python"

@@ -17,6 +17,7 @@ from gpubench.doctor.checks.common import (
 from gpubench.doctor.conda_meta import classify_channel
 from gpubench.doctor.facts import CondaFacts, CondaPackage, Facts, TorchDistribution
 from gpubench.doctor.findings import Finding, Severity, ok
+from gpubench.doctor.fit import is_active, same_path
 
 MAX_PATHS_SHOWN = 20
 SCOPE_LABELS = {
@@ -62,10 +63,10 @@ def remove_copy_command(facts: Facts, dist: TorchDistribution) -> str:
 
 def _not_active(facts: Facts) -> Finding | None:
     """The interpreter diagnosed is not the one the shell's environment would run."""
+    if is_active(facts):
+        return None
     interpreter = facts.interpreter
     active = interpreter.active_prefix
-    if not active or os.path.normpath(active) == os.path.normpath(facts.environment.prefix):
-        return None
     if interpreter.active_source == "CONDA_PREFIX" and facts.environment.kind == "conda":
         return None  # a conda env activated as such: the mismatch check below says more
     python = interpreter.executable or facts.platform.python_executable
@@ -101,7 +102,7 @@ def check_python_env(facts: Facts) -> list[Finding]:
     if elsewhere is not None:
         return [elsewhere]
     conda_prefix = env.conda_prefix
-    if conda_prefix and os.path.normpath(conda_prefix) != os.path.normpath(env.prefix):
+    if conda_prefix and not same_path(conda_prefix, env.prefix):
         return [
             Finding(
                 "python-env",
