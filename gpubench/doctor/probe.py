@@ -189,7 +189,11 @@ def collect_facts(
     env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
     errors: list[str] = []
-    nvidia = guarded(errors, "nvidia", lambda: collect_nvidia_system(None), NvidiaSystemFacts())
+    platform = guarded(errors, "platform", lambda: collect_platform(env), PlatformFacts())
+    # WSL decides which library folders shadow the driver's, so the platform comes first
+    nvidia = guarded(
+        errors, "nvidia", lambda: collect_nvidia_system(platform.wsl), NvidiaSystemFacts()
+    )
     description = describe_interpreter(python, timeout)
     copies = len([entry for entry in description["sys_path"] if (Path(entry) / "torch").is_dir()])
     import_torch = not (quick and not gpu_traces(nvidia) and copies <= 1)
@@ -208,7 +212,7 @@ def collect_facts(
         collected_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         smoke_requested=smoke,
     )
-    facts.platform = guarded(errors, "platform", lambda: collect_platform(env), PlatformFacts())
+    facts.platform = platform
     facts.platform.python_version = description["python_version"]
     facts.platform.python_executable = description["executable"] if python is None else python
     facts.environment = environment_from(description, env)
@@ -236,10 +240,6 @@ def collect_facts(
     if facts.conda is not None and _same_path(facts.conda.prefix, facts.environment.prefix):
         facts.torch_distributions += conda_torch_records(facts.conda)
     facts.nvidia = nvidia
-    if facts.platform.wsl:
-        facts.nvidia = guarded(
-            errors, "nvidia", lambda: collect_nvidia_system(facts.platform.wsl), nvidia
-        )
     facts.cpu = guarded(errors, "cpu", collect_cpu, CpuFacts())
     facts.library_path = guarded(errors, "LD_LIBRARY_PATH", lambda: collect_library_path(env), [])
     facts.toolkit = guarded(

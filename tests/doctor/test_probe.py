@@ -205,3 +205,24 @@ def test_library_path_entries_with_cuda_libraries(tmp_path: Path):
 )
 def test_detect_wsl(release: str, wsl: int | None):
     assert detect_wsl(release) == wsl
+
+
+def test_wsl_library_shadowing_is_read_in_one_pass(monkeypatch):
+    """The platform is read first, so the NVIDIA system readers run once, told about WSL."""
+    from gpubench.doctor import probe
+    from gpubench.doctor.facts import NvidiaSystemFacts
+
+    wsl_platform = probe.collect_platform(os.environ)
+    wsl_platform.wsl = 2
+    monkeypatch.setattr(probe, "collect_platform", lambda environ: wsl_platform)
+    calls: list[int | None] = []
+
+    def nvidia_system(wsl: int | None) -> NvidiaSystemFacts:
+        calls.append(wsl)
+        return NvidiaSystemFacts(wsl_shadowing_libraries=["/usr/lib/x86_64-linux-gnu/libcuda.so.1"])
+
+    monkeypatch.setattr(probe, "collect_nvidia_system", nvidia_system)
+    facts = collect_facts(timeout=30, smoke=False, quick=True)
+    assert calls == [2]
+    assert facts.platform.wsl == 2
+    assert facts.nvidia.wsl_shadowing_libraries == ["/usr/lib/x86_64-linux-gnu/libcuda.so.1"]
