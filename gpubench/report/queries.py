@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gpubench.results import frame
+from gpubench.results.costmodel import baselines_for
 from gpubench.results.model import CellResult, Crossover, RunResults
 
 GroupKey = tuple[str, int, str]  # (model, batch size, variant), as CellKey.group
@@ -87,15 +88,13 @@ def group_title(group: GroupKey) -> str:
     return f"{model}, batch {batch}" + ("" if variant == "reference" else f", {variant}")
 
 
-def baseline_cell(cells: list[CellResult], protocol: str = "lecture") -> CellResult | None:
-    """The group's CPU cell with the lowest stored per-step cost for ``protocol`` (with
-    ``--threads 1,2``, the faster thread count), as the results chose it for the crossovers;
-    the first CPU cell when none was measured."""
-    cpus = [cell for cell in cells if is_cpu(cell.key.device)]
-    measured = [cell for cell in cpus if cell.cost is not None]
-    if measured:
-        return min(measured, key=lambda cell: cell.cost.per_step_s(protocol) if cell.cost else 0)
-    return cpus[0] if cpus else None
+def baseline_cell(results: RunResults, group: GroupKey, protocol: str) -> CellResult | None:
+    """The group's CPU cell its crossovers for ``protocol`` were measured against: the one
+    the results stored with them, else the results' own rule (``baselines_for``: the CPU
+    cell with the lowest per-step cost, the first CPU cell when none was measured)."""
+    stored = {crossover.baseline_cell for crossover in crossovers_of(results, group, protocol)}
+    chosen = next((cell for cell in results.cells if cell.key.id in stored), None)
+    return chosen if chosen is not None else baselines_for(results, protocol).get(group)
 
 
 def dominant_terms(results: RunResults, protocol: str) -> dict[str, int]:

@@ -89,7 +89,7 @@ def _device_word(device: str) -> str:
 def _group_sentence(
     results: RunResults, group: GroupKey, cells: list[CellResult], protocol: str
 ) -> str:
-    base = baseline_cell(cells, protocol)
+    base = baseline_cell(results, group, protocol)
     prefix = _group_prefix(group)
     if base is None:
         return f"{prefix}: no CPU cell was measured, so there is no crossover; " + _figures(
@@ -122,7 +122,6 @@ def _crossover_clause(
     """One accelerator's verdict against the CPU: from the first iteration, from n*, until n
     (cheaper up front, dearer per step), never."""
     device = crossover.device
-    base = next((c for c in cells if c.key.id == crossover.baseline_cell), base)
     device_cell = cell_for_device(cells, device)
     who = device if name_device or not is_gpu(device) else f"{_device_word(device)} ({device})"
     if crossover.kind == "from-first":

@@ -39,7 +39,7 @@ TIE_MARGIN = 0.02  # devices within 2 % of each other share the win
 def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Table:
     """Rows: iteration counts; columns: each device's time, speedups against the CPU, winner."""
     cells = groups_of(results)[group]
-    base = baseline_cell(cells, protocol)
+    base = baseline_cell(results, group, protocol)
     if base is not None:  # the baseline first: speedups divide its time
         cells = [base, *(cell for cell in cells if cell is not base)]
     others = [cell for cell in cells if cell is not base]

@@ -88,7 +88,18 @@ def test_with_threads_1_and_2_the_baseline_is_the_fastest_cpu_cell():
     assert found.baseline_cell == fast.key.id
     # against the 2-thread cell the GPU needs 2 s / 1 ms = 2,000 steps (1 thread: ~667)
     assert found.kind == "at" and found.iters == pytest.approx(2001, abs=2)
-    assert baseline_cell(results.cells, "train") is fast
+    assert baseline_cell(results, fast.key.group, "train") is fast
+
+
+def test_the_report_takes_the_baseline_the_results_stored_with_the_crossovers():
+    slow = cell("cpu", 0.004, 2.0, threads=1)
+    fast = cell("cpu", 0.002, 2.0, threads=2)
+    results = run_of(slow, fast, cell("cuda:0", 0.001, 4.0))
+    for stored in results.crossovers:
+        stored.baseline_cell = slow.key.id  # as an older rule chose it
+    assert baseline_cell(results, slow.key.group, "train") is slow
+    results.crossovers = []  # none stored: the results' own rule
+    assert baseline_cell(results, slow.key.group, "train") is fast
 
 
 def test_the_reason_uses_the_measured_regime_where_a_profile_was_recorded():
