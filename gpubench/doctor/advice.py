@@ -46,9 +46,19 @@ class InstallPlan:
         return note
 
 
-def _plan(
-    release: rules.TorchRelease, pin: str | None, cuda: str, support: str, windows: bool
+def release_pin(release: rules.TorchRelease) -> str | None:
+    """``2.7.*`` for an older release; None (no pin: pip's newest) for the newest one."""
+    return None if release is rules.TORCH_RELEASES[0] else f"{release.release}.*"
+
+
+def build_plan(
+    release: rules.TorchRelease,
+    pin: str | None,
+    cuda: str,
+    support: str = rules.UNKNOWN,
+    windows: bool = False,
 ) -> InstallPlan:
+    """The plan for ``release`` built for ``cuda``, with the drivers that build needs."""
     return InstallPlan(
         release=release.release,
         pin=pin,
@@ -99,7 +109,7 @@ def choose_cuda_build(
     if not ranked:
         return None
     _, _, _, cuda, support = max(ranked)
-    return _plan(release, pin, cuda, support, windows)
+    return build_plan(release, pin, cuda, support, windows)
 
 
 def plan_cuda_install(
@@ -129,13 +139,12 @@ def plan_cuda_install(
     for row in rules.TORCH_RELEASES:
         if not rules.supports_python(row, python_version):
             continue
-        newest = row is rules.TORCH_RELEASES[0] and wanted is None
         plan = choose_cuda_build(
             row,
             driver_version=driver_version,
             capabilities=capabilities,
             windows=windows,
-            pin=None if newest else f"{row.release}.*",
+            pin=release_pin(row) if wanted is None else f"{row.release}.*",
             driver_cuda=driver_cuda,
         )
         if plan is not None:

@@ -105,7 +105,7 @@ def _newest_build(
                 rules.capability_supported(cap, arch.arches) for cap in capabilities
             ):
                 continue
-            return _plan(row, cuda)
+            return advice.build_plan(row, advice.release_pin(row), cuda)
     return None
 
 
@@ -117,13 +117,14 @@ def _newest_of_major(major: str, python: str | None) -> advice.InstallPlan | Non
         same = [cuda for cuda in row.stable_cuda if cuda.split(".")[0] == major]
         if same:
             cuda = max(same, key=rules.parse_version)
-            return _plan(row, cuda)
+            return advice.build_plan(row, advice.release_pin(row), cuda)
     return None
 
 
 def _build_for_driver_cuda(driver_cuda: str, python: str | None) -> advice.InstallPlan | None:
     """The newest build a driver of this CUDA version runs: natively, or by minor-version
-    compatibility within its CUDA major (facts-cuda.md section 1)."""
+    compatibility within its CUDA major (docs/doctor.md, "Version rules and how fixes are
+    chosen")."""
     driver = rules.parse_version(driver_cuda)
     for row in rules.TORCH_RELEASES:
         if python and not rules.supports_python(row, python):
@@ -135,7 +136,7 @@ def _build_for_driver_cuda(driver_cuda: str, python: str | None) -> advice.Insta
         ]
         if usable:
             cuda = max(usable, key=rules.parse_version)
-            return _plan(row, cuda)
+            return advice.build_plan(row, advice.release_pin(row), cuda)
     return None
 
 
@@ -173,17 +174,3 @@ def with_companion(install: str, companion: str) -> str:
     head, _, tail = command.partition(" --index-url ")
     line = f"{head} {companion}" + (f" --index-url {tail}" if tail else "")
     return line + (hash_ + comment if hash_ else "")
-
-
-def _plan(row: rules.TorchRelease, cuda: str) -> advice.InstallPlan:
-    """The install plan for torch ``row`` built for ``cuda`` (pinned unless it is the newest)."""
-    pin = None if row is rules.TORCH_RELEASES[0] else f"{row.release}.*"
-    return advice.InstallPlan(
-        row.release,
-        pin,
-        rules.cuda_variant(cuda),
-        cuda,
-        rules.UNKNOWN,
-        rules.required_driver(cuda),
-        rules.minor_compat_driver(cuda),
-    )
