@@ -11,15 +11,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from gpubench.errors import UsageError
 from gpubench.predict.gpus import GpuSpec, parse_gpu_list
 from gpubench.predict.opmodel import CellPrediction, list_assumptions, predict_cell
 from gpubench.report.format import format_duration
-from gpubench.results.costmodel import fit_cost_model
+from gpubench.results.costmodel import cell_cost_model
 from gpubench.results.model import CellResult, RunResults
-from gpubench.results.profile import OpProfile, profile_from_cell
+from gpubench.results.profile import OpProfile
 
 NO_PROFILE = (
     "{run} has no op profiles (its cells were measured before profiling existed); re-run "
@@ -27,32 +26,13 @@ NO_PROFILE = (
 )
 
 
-def setting(results: RunResults, name: str, default: Any = None) -> Any:
-    """A sweep setting, whether the run stores its settings as a dict or as an object."""
-    settings = results.settings
-    if isinstance(settings, dict):
-        return settings.get(name, default)
-    return getattr(settings, name, default)
-
-
-def data_path_of(results: RunResults) -> str | None:
-    data = setting(results, "data")
-    path = data.get("path") if isinstance(data, dict) else getattr(data, "path", None)
-    return str(path) if path else None
-
-
-def read_run(run_dir: str) -> tuple[RunResults, list[dict[str, Any]]]:
-    """The run and its raw cell records (which may carry a ``profile`` key)."""
-    from gpubench.commands.report import load_run
-
-    results = load_run(run_dir)
-    path = Path(run_dir) / "results.json" if Path(run_dir).is_dir() else Path(run_dir)
-    raw = json.loads(path.read_text(encoding="utf-8"))
-    return results, list(raw.get("cells", []))
-
-
 def cpu_cells(results: RunResults) -> list[CellResult]:
     return [c for c in results.cells if c.key.device == "cpu" and c.phases is not None]
+
+
+def stored_profile(cell: CellResult) -> OpProfile | None:
+    """The op profile the run stored with the cell, or None when it has none."""
+    return OpProfile.from_dict(cell.profile) if cell.profile else None
 
 
 def profile_cell_now(cell: CellResult, data_path: str | None) -> OpProfile:
@@ -75,14 +55,16 @@ def predict_run(
     results: RunResults, profiles: dict[str, OpProfile], gpus: list[GpuSpec]
 ) -> list[CellPrediction]:
     """Predictions for every profiled CPU cell on every GPU, in table order."""
-    protocol = setting(results, "protocol", "lecture")
-    iters = sorted(set(setting(results, "iters") or []))
+    protocol = results.settings.protocol
+    iters = sorted(set(results.settings.iters))
     predictions = []
     for cell in cpu_cells(results):
         profile = profiles.get(cell.key.id)
         if profile is None or cell.phases is None:
             continue
-        costs = fit_cost_model(cell.phases, int(cell.config["eval_interval"]))
+        costs = cell_cost_model(cell)  # the stored terms the report uses: the CPU figures agree
+        if costs is None:
+            continue
         count = [1, *iters, int(cell.config.get("max_iters", 0))]
         startup = cell.phases.startup_s + cell.phases.data_s + cell.phases.build_s
         for gpu in gpus:
@@ -142,21 +124,22 @@ def run_predict_command(
 ) -> int:
     """Print the predictions; exit code 0, or 1 when no cell could be predicted."""
     gpus = parse_gpu_list(gpu_list)
-    results, raw_cells = read_run(run_dir)
+    from gpubench.commands.report import load_run
+
+    results = load_run(run_dir)
     cells = cpu_cells(results)
     if not cells:
         raise UsageError(f"{run_dir} has no measured CPU cell to predict from")
-    raw_by_id = {c.get("id"): c for c in raw_cells}
     profiles: dict[str, OpProfile] = {}
     for cell in cells:
-        found = profile_from_cell(raw_by_id.get(cell.key.id, {}))
+        found = stored_profile(cell)
         if found is not None:
             profiles[cell.key.id] = found
     if not profiles and not profile_now:
         sys.stderr.write(NO_PROFILE.format(run=run_dir) + "\n")
         return 1
     if profile_now:
-        data_path = data or data_path_of(results)
+        data_path = data or results.settings.data.path or None
         if data_path and not Path(data_path).is_file():
             data_path = None  # synthetic tokens of the corpus's shape: same ops and sizes
         for cell in cells:
