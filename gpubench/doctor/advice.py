@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from gpubench.doctor import rules
 from gpubench.doctor.facts import Facts
+from gpubench.doctor.machine import TORCH_COMPANIONS
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,7 @@ def keep_release_plan(facts: Facts, plan: InstallPlan) -> InstallPlan | None:
 
 def companions_of(facts: Facts) -> tuple[str, ...]:
     """Installed torch companions that must be reinstalled from the same index."""
-    return tuple(name for name in ("torchvision", "torchaudio") if name in facts.torch_companions)
+    return tuple(name for name in TORCH_COMPANIONS if name in facts.torch_companions)
 
 
 def describe_choice(

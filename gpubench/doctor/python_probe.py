@@ -3,9 +3,10 @@
 Run as ``python -m gpubench.doctor.python_probe`` by any interpreter (``doctor --python PATH``),
 or called in-process for the doctor's own. It reads only ``importlib.metadata`` and ``sys``: the
 torch version, its build tag (``+cu128``), the CUDA variant its nvidia-* requirements pin, the
-installed torchvision/torchaudio and nvidia-* wheels, and how the environment was made (venv,
-conda, uv). Kept to the standard library and Python 3.8 syntax, since the target interpreter
-may be older than the doctor's.
+installed nvidia-* wheels, and how the environment was made (venv, conda, uv); torch's
+companions are found on the sys.path it reports (machine.find_torch_distributions). Kept
+to the standard library and Python 3.8 syntax, since the target interpreter may be older than
+the doctor's.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 NVIDIA_PREFIX = "nvidia-"
-COMPANIONS = ("torchvision", "torchaudio")
 REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9_.-]+)\s*(?:\[[^\]]*\])?\s*([^;]*)(?:;(.*))?$")
 
 
@@ -90,7 +90,6 @@ def installed_distributions() -> list[Any]:
 def describe() -> dict[str, Any]:
     """The facts of this interpreter, as plain data (see facts.py: InterpreterFacts)."""
     torch: dict[str, Any] | None = None
-    companions: dict[str, str] = {}
     nvidia: dict[str, str] = {}
     seen = set()
     for path, name, version in installed_distributions():
@@ -102,11 +101,7 @@ def describe() -> dict[str, Any]:
             torch = {
                 "version": dist.version or version,
                 "requirements": torch_requirements(dist),
-                "installer": (dist.read_text("INSTALLER") or "").strip(),
-                "location": str(path),
             }
-        elif name in COMPANIONS:
-            companions[name] = version
         elif name.startswith(NVIDIA_PREFIX):
             nvidia[name] = version
     user_site = site.getusersitepackages() if hasattr(site, "getusersitepackages") else None
@@ -121,7 +116,6 @@ def describe() -> dict[str, Any]:
         "user_site_enabled": bool(site.ENABLE_USER_SITE),
         "sys_path": [entry for entry in sys.path if entry],
         "torch": torch,
-        "companions": companions,
         "nvidia_wheels": nvidia,
         "pythonpath": os.environ.get("PYTHONPATH", ""),
     }
