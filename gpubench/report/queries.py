@@ -97,31 +97,17 @@ def baseline_cell(results: RunResults, group: GroupKey, protocol: str) -> CellRe
     return chosen if chosen is not None else baselines_for(results, protocol).get(group)
 
 
-def dominant_terms(results: RunResults, protocol: str) -> dict[str, int]:
-    """How many extrapolated estimates each range term dominates (widest first)."""
+def dominant_terms(
+    results: RunResults, cells: Iterable[CellResult], protocol: str
+) -> dict[str, int]:
+    """How many of the cells' extrapolated estimates each range term dominates (widest
+    first)."""
     counts: dict[str, int] = {}
-    for estimates in results.estimates.values():
-        for estimate in estimates:
+    for cell in cells:
+        for estimate in results.estimates.get(cell.key.id, []):
             if estimate.protocol == protocol and not estimate.measured and estimate.dominant:
                 counts[estimate.dominant] = counts.get(estimate.dominant, 0) + 1
     return dict(sorted(counts.items(), key=lambda item: -item[1]))
-
-
-def range_sources(results: RunResults) -> dict[str, str]:
-    """What each cell's fixed-cost and drift terms were measured from, by device label."""
-    found: dict[str, str] = {}
-    for cell in results.cells:
-        cost = cell.cost
-        if cost is None:
-            continue
-        parts = []
-        if cost.drift_source:
-            parts.append(f"drift from {cost.drift_source}")
-        if cost.fixed_source:
-            parts.append(f"fixed costs from {cost.fixed_source}")
-        if parts:
-            found.setdefault(cell_name(cell, results), "; ".join(parts))
-    return found
 
 
 def cell_for_device(cells: Iterable[CellResult], device: str) -> CellResult | None:

@@ -23,6 +23,7 @@ from gpubench.report.queries import (
     baseline_cell,
     cell_name,
     device_label,
+    dominant_terms,
     failure_text,
     group_title,
     groups_of,
@@ -83,17 +84,14 @@ def iteration_table(results: RunResults, group: GroupKey, protocol: str) -> Tabl
 
 def range_caption(results: RunResults, cells: list[CellResult], protocol: str) -> str:
     """Under a table: what the ranges are and which term makes them wide, in measured terms."""
-    dominant: dict[str, int] = {}
-    sources = []
-    for cell in cells:
-        for estimate in results.estimates.get(cell.key.id, []):
-            if estimate.protocol == protocol and not estimate.measured and estimate.dominant:
-                dominant[estimate.dominant] = dominant.get(estimate.dominant, 0) + 1
-        if cell.cost is not None and cell.cost.drift_source:
-            sources.append(f"{device_label(cell, results)}: {cell.cost.drift_source}")
-    if not dominant:
+    ranked = list(dominant_terms(results, cells, protocol))
+    if not ranked:
         return ""
-    ranked = sorted(dominant, key=lambda name: -dominant[name])
+    sources = [
+        f"{device_label(cell, results)}: {cell.cost.drift_source}"
+        for cell in cells
+        if cell.cost is not None and cell.cost.drift_source
+    ]
     text = (
         "~ extrapolated; the range is a 90 % interval from the measured spread of the fixed "
         f"costs, the step, the evaluation and the drift. Widest term: {ranked[0]}"

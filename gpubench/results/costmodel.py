@@ -130,15 +130,15 @@ def find_crossover(
     return crossing.kind, iters, ratio, gap
 
 
-def _regime_text(cell: CellResult, label: str) -> str:
+def _regime_text(cell: CellResult, model: CostModel, label: str) -> str:
     """The cell's measured regime from its op profile ("" without a usable profile)."""
-    if not cell.profile or cell.cost is None:
+    if not cell.profile:
         return ""
     from gpubench.results.profile import OpProfile, classify_regime
 
     try:
         profile = OpProfile.from_dict(cell.profile)
-        return classify_regime(profile, label=label, step_s=cell.cost.step_s).reason
+        return classify_regime(profile, label=label, step_s=model.step_s).reason
     except (ValueError, KeyError, TypeError):
         return ""
 
@@ -154,12 +154,14 @@ def crossover_reason(
     device: CellResult,
     base_label: str,
     protocol: str,
+    models: tuple[CostModel, CostModel],
 ) -> str:
     """One sentence in measured figures: fixed costs, per-step costs, and where a profile was
-    recorded, each cell's regime (overhead-, memory- or compute-bound)."""
-    assert base.cost is not None and device.cost is not None
-    base_step, dev_step = base.cost.per_step_s(protocol), device.cost.per_step_s(protocol)
-    gap = device.cost.constant_s(protocol) - base.cost.constant_s(protocol)
+    recorded, each cell's regime (overhead-, memory- or compute-bound). ``models``: the
+    baseline's and the device's cost terms."""
+    base_model, dev_model = models
+    base_step, dev_step = base_model.per_step_s(protocol), dev_model.per_step_s(protocol)
+    gap = dev_model.constant_s(protocol) - base_model.constant_s(protocol)
     steps = f"{_ms(dev_step)} on {device.key.device} vs {_ms(base_step)} on {base_label}"
     steps += " per step" + (" with evaluations" if protocol == "lecture" else "")
     fixed = f"{abs(gap):.2f} s {'behind' if gap > 0 else 'ahead'} in fixed costs"
@@ -176,7 +178,11 @@ def crossover_reason(
         slower = dev_step / base_step if base_step > 0 else math.inf
         text = f"per step it is {slower:.2g}× slower ({steps}) and {fixed}"
     tokens = int(device.config.get("batch_size", 0)) * int(device.config.get("block_size", 0))
-    regimes = [r for c in (device, base) if (r := _regime_text(c, c.key.device))]
+    regimes = [
+        regime
+        for cell, model in ((device, dev_model), (base, base_model))
+        if (regime := _regime_text(cell, model, cell.key.device))
+    ]
     if regimes:
         return f"{text}; " + "; ".join(regimes)
     return f"{text}, at {tokens:,} tokens per step" if tokens else text
@@ -197,9 +203,9 @@ def crossover_for(
             base_cell.key.id,
         )  # fmt: skip
     kind, iters, ratio, gap = find_crossover(base_model, dev_model, protocol)
-    if base_cell.cost is None or device_cell.cost is None:  # terms not stored yet
-        base_cell.cost, device_cell.cost = base_model, dev_model
-    reason = crossover_reason(kind, iters, base_cell, device_cell, base_label, protocol)
+    reason = crossover_reason(
+        kind, iters, base_cell, device_cell, base_label, protocol, (base_model, dev_model)
+    )
     return Crossover(
         key.model, key.batch_size, key.variant, protocol, key.device, base_label,
         kind, iters, ratio, gap, reason, base_cell.key.id,

@@ -21,18 +21,10 @@ CHUNK = 1_000_000
 @dataclass(frozen=True)
 class Crossing:
     """kind: from-first | at | until | never; ``iters``: the first count from which the
-    device stays cheaper (at), or the last count at which it is still cheaper (until);
-    ``first_win``: the first count at which it is cheaper (until: where its lead starts)."""
+    device stays cheaper (at), or the last count at which it is still cheaper (until)."""
 
     kind: str
     iters: int | None
-    first_win: int | None = None
-    exact: bool = True
-
-
-def gap_s(baseline: CostModel, device: CostModel, iters: int, protocol: str) -> float:
-    """T_device(n) - T_baseline(n): negative where the device is cheaper."""
-    return device.predict(iters, protocol) - baseline.predict(iters, protocol)
 
 
 def _gaps(baseline: CostModel, device: CostModel, start: int, stop: int, protocol: str) -> Any:
@@ -78,19 +70,19 @@ def find_crossing(baseline: CostModel, device: CostModel, protocol: str) -> Cros
     wins_forever = slope < 0 or (slope == 0 and last == horizon)
     if wins_forever:
         if last_not is None:
-            return Crossing("from-first", None, 1)
-        return Crossing("at", last_not + 1, first)
+            return Crossing("from-first", None)
+        return Crossing("at", last_not + 1)
     if first is None:
         return Crossing("never", None)
-    return Crossing("until", last, first)
+    return Crossing("until", last)
 
 
 def _straight_line(slope: float, intercept: float) -> Crossing:
     """Far beyond any scan: the evaluations' steps no longer matter against the distance."""
     if slope < 0:
         if intercept < 0:
-            return Crossing("from-first", None, 1, exact=False)
-        return Crossing("at", math.floor(intercept / -slope) + 1, None, exact=False)
+            return Crossing("from-first", None)
+        return Crossing("at", math.floor(intercept / -slope) + 1)
     if intercept < 0:
-        return Crossing("until", math.ceil(-intercept / slope) - 1, 1, exact=False)
-    return Crossing("never", None, exact=False)
+        return Crossing("until", math.ceil(-intercept / slope) - 1)
+    return Crossing("never", None)

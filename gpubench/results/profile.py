@@ -37,7 +37,6 @@ REDUCTION_OPS = {
 # Gather/scatter ops that touch only the indexed rows of one argument (its position here):
 # the recorder leaves that argument's bytes out (docs/predict.md, "bytes").
 INDEXED_ARGS = {"nll_loss_forward": 0, "nll_loss_backward": 1, "embedding": 0}
-KINDS = ("view", "compute", "rng", "reduction", "memory")
 
 
 @dataclass
@@ -227,13 +226,6 @@ class Regime:
     reason: str
     share: float | None = None
     probes_inflated: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Regime:
-        return cls(**data)
 
 
 def op_kind(op: OpRecord) -> str:

@@ -11,8 +11,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-RANGE_LEVEL = 0.90  # two-sided level of every range term
-
 # Student's t, 0.95 quantile (two-sided 90 %), by degrees of freedom; standard table values
 # (e.g. NIST/SEMATECH e-Handbook of Statistical Methods, table 1.3.6.7.2).
 T_QUANTILE_95 = (
