@@ -119,3 +119,10 @@ def test_a_crossover_without_profiles_states_measured_figures():
     assert found.kind == "never"
     assert "3× slower" in found.reason and "at 256 tokens per step" in found.reason
     assert "launch-bound" not in found.reason  # no guess from a token cutoff
+
+
+def test_a_crossover_reads_the_cells_without_setting_their_cost_terms():
+    base, gpu = cell("cpu", 0.002, 2.0, threads=2), cell("cuda:0", 0.001, 4.0)
+    found = costmodel.crossover_for(base, gpu, "train")
+    assert found.kind == "at" and "per step" in found.reason
+    assert base.cost is None and gpu.cost is None  # fitted for the record, never stored
