@@ -29,7 +29,7 @@ from gpubench.core.models import count_parameters
 from gpubench.core.training import TrainingSession, default_fast_options
 from gpubench.core.tuning import FastChoices, default_cache_dir, tune_fast_variant
 
-TARGET_CPU = 1.5  # fast / reference, issue 15 and spec/run.md (Variants)
+TARGET_CPU = 1.5  # fast / reference on CPU, issue 15 (docs/fast-variant.md)
 
 
 def throughput_note(ctx: BenchContext, name: str, session: Any, seconds: list[float]) -> str:
