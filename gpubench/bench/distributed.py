@@ -26,7 +26,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +34,7 @@ from typing import IO, Any
 import psutil
 
 from gpubench.errors import UsageError
+from gpubench.interrupts import sigterm_as_interrupt
 from gpubench.results.model import Failure
 
 EventHandler = Callable[[dict[str, Any]], None]
@@ -57,14 +58,6 @@ TORCHRUN_FAILURE = re.compile(
     r"exitcode\s*:\s*(?P<code>-?\d+)",
 )
 RENDEZVOUS_ERRORS = ("RendezvousTimeoutError", "RendezvousConnectionError", "RendezvousClosedError")
-
-
-class CellTerminated(KeyboardInterrupt):
-    """SIGTERM reached the launcher; raised like Ctrl-C so callers stop and save alike."""
-
-    def __init__(self, signum: int):
-        super().__init__(f"terminated by {signal.Signals(signum).name}")
-        self.signum = signum
 
 
 @dataclass(frozen=True)
@@ -224,23 +217,6 @@ class ProcessTree:
 
 
 # -- launching ------------------------------------------------------------------------------
-@contextlib.contextmanager
-def sigterm_raises() -> Iterator[None]:
-    """While a cell runs, SIGTERM raises ``CellTerminated`` so the tree is torn down first."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        raise CellTerminated(signum)
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _read_lines(stream: IO[str], lines: queue.Queue[str | None]) -> None:
     for line in stream:
         lines.put(line)
@@ -288,14 +264,16 @@ def launch_cell(
     ``job`` is a worker job (``gpubench.bench.ddp_worker``). Returns rank 0's result, or a
     ``Failure``: the first failing rank's error (``crash``/``oom``/``error``), ``timeout``,
     or ``rendezvous`` (one line). Ctrl-C and SIGTERM tear the cell down and propagate
-    (``KeyboardInterrupt`` / ``CellTerminated``). No process of the cell outlives the call.
+    (``KeyboardInterrupt`` / ``gpubench.interrupts.Terminated``). No process of the cell
+    outlives the call.
     """
     with tempfile.TemporaryDirectory(prefix="gpubench-ddp-") as folder:
         job_path = Path(folder) / "job.json"
         job_path.write_text(json.dumps(job), encoding="utf-8")
         log_path = Path(folder) / "torchrun.log"
         outcome = DistributedOutcome(command=torchrun_command(spec, job_path, python))
-        with sigterm_raises(), open(log_path, "w", encoding="utf-8") as log:
+        # SIGTERM raises Terminated here, so the tree is torn down before it propagates
+        with sigterm_as_interrupt(), open(log_path, "w", encoding="utf-8") as log:
             _run(outcome, job, spec, log, log_path, timeout_s, on_event or (lambda event: None))
     return outcome
 

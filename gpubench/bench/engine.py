@@ -16,7 +16,6 @@ import dataclasses
 import hashlib
 import json
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from gpubench.bench.peak import DeviceProbeJob, DeviceProbeResult
 from gpubench.bench.plan import SweepPlan
 from gpubench.errors import GpubenchError
-from gpubench.interrupts import EXIT_SIGINT, EXIT_SIGTERM, exit_code
+from gpubench.interrupts import EXIT_SIGINT, exit_code
 from gpubench.results.costmodel import (
     CostModel,
     cell_cost_model,
@@ -184,14 +183,6 @@ def with_distributed_costs(cost: CostModel, shape: dict[str, Any] | None) -> Cos
         cost, process_group_init_s=float(shape.get("process_group_init_s") or 0.0),
         ddp_wrap_s=float(shape.get("ddp_wrap_s") or 0.0),
     )  # fmt: skip
-
-
-def stop_code(stop: KeyboardInterrupt) -> int:
-    """130 for Ctrl-C, 143 for SIGTERM, also when it reached a DDP launcher (which turns it
-    into ``CellTerminated`` to tear its ranks down first)."""
-    if getattr(stop, "signum", None) == signal.SIGTERM:
-        return EXIT_SIGTERM
-    return exit_code(stop)
 
 
 def default_sampler() -> Any:
@@ -535,7 +526,7 @@ class Engine:
                 self.results.status = "complete"
             except KeyboardInterrupt as stop:
                 self._stopped(started)
-                raise SweepInterrupted(self.run_dir, stop_code(stop)) from None
+                raise SweepInterrupted(self.run_dir, exit_code(stop)) from None
             except RendezvousFailed:
                 self._stopped(started)
                 raise
