@@ -32,6 +32,7 @@ from gpubench.report.queries import (
 from gpubench.results.costmodel import CostModel
 from gpubench.results.frame import checked_prediction, estimate_of
 from gpubench.results.model import CellResult, Estimate, Phases, RunResults
+from gpubench.results.ranges import first_steps_excess
 
 PREDICTION_TARGET = 0.10  # docs/design.md: a measured run should be within ±10 % of its prediction
 TIE_MARGIN = 0.02  # devices within 2 % of each other share the win
@@ -152,7 +153,7 @@ def _phase_rows(
         ("device init", phases and format_duration(phases.device_init_s)),
         ("data (read, encode, move)", phases and format_duration(phases.data_s)),
         ("build (model, optimizer)", phases and format_duration(phases.build_s)),
-        ("first steps beyond steady", phases and _first_steps_text(phases)),
+        ("first steps beyond steady", phases and model and _first_steps_text(phases, model)),
     ]
     if any(c.phases and c.phases.compile_s for c in results.cells):
         rows.append(("compile", phases and format_duration(phases.compile_s)))
@@ -179,8 +180,9 @@ def _phase_column(
     return [value for _, value in _phase_rows(results, cell, model, protocol)]
 
 
-def _first_steps_text(phases: Phases) -> str:
-    excess = sum(max(0.0, t - phases.step.median_s) for t in phases.first_steps_s)
+def _first_steps_text(phases: Phases, model: CostModel) -> str:
+    """The first steps' excess over the model's steady step, as F counts it."""
+    excess = first_steps_excess(phases, model.step_s)
     return f"{format_duration(excess)} ({len(phases.first_steps_s)} steps)"
 
 
