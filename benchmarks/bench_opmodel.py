@@ -11,6 +11,7 @@
     python benchmarks/bench_opmodel.py                 # ~10 minutes on a loaded 2-core VM
     python benchmarks/bench_opmodel.py --skip-lecture  # without the 8 s-a-step GPT
     python benchmarks/bench_opmodel.py --json out.json
+    python benchmarks/bench_opmodel.py --data input.txt  # the text (default: as gpubench run)
 
 It reports; it asserts nothing.
 """
@@ -18,7 +19,9 @@ It reports; it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import statistics
 import sys
 import time
@@ -28,7 +31,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 Clock = time.perf_counter
-CORPUS = Path("/work/shared/data/tinyshakespeare/input.txt")
 
 # (label, model, overrides): from overhead-bound (tiny ops) to compute-bound (lecture GPT).
 POINTS: list[tuple[str, str, dict[str, Any]]] = [
@@ -51,18 +53,28 @@ POINTS: list[tuple[str, str, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
+@functools.cache
+def text_source() -> Any:
+    """The training text as gpubench run picks it: GPUBENCH_DATA (--data sets it), else the
+    cached corpus, else synthetic tokens of the same shape (said on stderr)."""
+    from gpubench.core.data import resolve_source
+
+    source, warning = resolve_source(None, allow_synthetic_fallback=True)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
+    return source
+
+
 def build_session(model: str, overrides: dict[str, Any], variant: str = "reference") -> Any:
     import torch
 
-    from gpubench.core.data import TextSource, build_dataset
+    from gpubench.core.data import build_dataset
     from gpubench.core.models import load_model
     from gpubench.core.training import TrainingSession
 
     spec = load_model(model)
     config = {**spec.defaults, **overrides}
-    text = CORPUS.read_text(encoding="utf-8") if CORPUS.is_file() else None
-    source = TextSource(label=str(CORPUS) if text else "synthetic", text=text, path=None)
-    dataset = build_dataset(source, min_length=int(config["block_size"]) + 1)
+    dataset = build_dataset(text_source(), min_length=int(config["block_size"]) + 1)
     return TrainingSession(spec, config, dataset, torch.device("cpu"), variant=variant)
 
 
@@ -103,8 +115,6 @@ def self_check(
 ) -> list[dict[str, Any]]:
     """Per point: ``rounds`` alternations of (probe the machine, measure the step), so the
     parameters and the step see the same load; the medians of each are compared."""
-    import os
-
     from gpubench.bench.profile import probe_machine, profile_session
     from gpubench.predict.opmodel import predict_cpu_step
 
@@ -247,13 +257,17 @@ def main() -> None:
     parser.add_argument("--json", help="write every row here")
     parser.add_argument("--only", help="comma-separated point labels' prefixes to run")
     parser.add_argument("--rounds", type=int, default=3, help="probe/measure rounds per point")
+    parser.add_argument("--data", help="text file or 'synthetic' (default: as gpubench run)")
     args = parser.parse_args()
+    if args.data:
+        os.environ["GPUBENCH_DATA"] = args.data
     import torch
 
     torch.set_num_threads(args.threads)
     points = [p for p in POINTS if not (args.skip_lecture and p[0].endswith("(lecture)")
                                         and p[1] == "gpt")]  # fmt: skip
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
+          f"data {text_source().label}")  # fmt: skip
     if args.only:
         wanted = [w.strip() for w in args.only.split(",")]
         points = [p for p in points if any(p[0].startswith(w) for w in wanted)]

@@ -6,12 +6,13 @@ range its cell's model predicted WITHOUT that run (``Estimate.predicted_low_s/hi
 docs/design.md, "Cost model"). Prints the coverage (share of runs inside; target >= 90 %),
 each run's prediction error, the dominant range term, and the load average before and after.
 
-    python benchmarks/bench_ranges.py [--repeats 2] [--out /tmp/bench-ranges]
+    python benchmarks/bench_ranges.py [--repeats 2] [--out /tmp/bench-ranges] [--data FILE]
     python benchmarks/bench_ranges.py --rederive RUN_DIR [RUN_DIR ...]
 
 ``--rederive`` runs nothing: it checks the full runs of run folders already on disk (any
 ``gpubench run``) with this version's model, so a change to the ranges can be compared on
-the same recorded runs.
+the same recorded runs. ``--data`` is passed to ``gpubench run``; without it, run picks the
+text as always (GPUBENCH_DATA, the cached corpus, else synthetic tokens).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from pathlib import Path
 TINY_GPT = [
     "--set", "n_layer=1", "--set", "n_embd=32", "--set", "n_head=2", "--set", "block_size=16",
 ]  # fmt: skip
-CORPUS = os.environ.get("GPUBENCH_DATA", "/work/shared/data/tinyshakespeare/input.txt")
 SWEEPS = {
     "bigram train": ["--models", "bigram", "--iters", "200,2000", "--protocol", "train"],
     "bigram lecture": ["--models", "bigram", "--iters", "200,2000", "--protocol", "lecture"],
@@ -40,11 +40,12 @@ SWEEPS = {
 }  # fmt: skip
 
 
-def run_sweep(name: str, args: list[str], out: Path, index: int) -> Path:
+def run_sweep(name: str, args: list[str], out: Path, index: int, data: str | None) -> Path:
     folder = f"{name.replace(' ', '-')}-{index}"
     command = [
         sys.executable, "-m", "gpubench", "run", *args, "--devices", "cpu", "--full",
-        "--threads", "1", "--data", CORPUS, "--out", str(out), "--name", folder,
+        "--threads", "1", *(["--data", data] if data else []), "--out", str(out),
+        "--name", folder,
     ]  # fmt: skip
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     return out / folder
@@ -87,6 +88,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--rederive", type=Path, nargs="+", metavar="RUN_DIR")
+    parser.add_argument("--data", help="text file or 'synthetic' (default: as gpubench run)")
     options = parser.parse_args()
     out = options.out or Path(tempfile.mkdtemp(prefix="bench-ranges-"))
     load_before = os.getloadavg()
@@ -98,7 +100,7 @@ def main() -> None:
     else:
         for index in range(options.repeats):
             for name, args in SWEEPS.items():
-                rows += measured_rows(run_sweep(name, args, out, index), name)
+                rows += measured_rows(run_sweep(name, args, out, index, options.data), name)
     load_after = os.getloadavg()
     rows = [row for row in rows if float(row["measured_s"]) > 0]  # type: ignore[arg-type]
     inside = sum(bool(row["inside"]) for row in rows)
