@@ -103,18 +103,18 @@ def prediction_range_text(estimate: Estimate) -> str:
     )
 
 
-def crossover_phrase(kind: str, iters: float | None) -> str:
+def crossover_phrase(kind: str, iters: float | None, verb: str = "wins") -> str:
     """The verb phrase of a crossover: "wins from the first iteration", "wins from ~8,500
     iterations", "wins until 1,234 iterations" (cheaper up front, dearer per step), "never
-    wins"; "" for a kind without a verdict."""
+    wins"; "" for a kind without a verdict. The chart says "faster" where prose says "wins"."""
     if kind == "from-first":
-        return "wins from the first iteration"
+        return f"{verb} from the first iteration"
     if kind == "at" and iters is not None:
-        return f"wins from ~{format_count(round_significant(iters))} iterations"
+        return f"{verb} from ~{format_count(round_significant(iters))} iterations"
     if kind == "until" and iters is not None:
-        return f"wins until {format_count(iters)} iterations"
+        return f"{verb} until {format_count(iters)} iterations"
     if kind == "never":
-        return "never wins"
+        return f"never {verb}"
     return ""
 
 

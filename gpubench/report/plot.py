@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from gpubench.report.format import (
+    crossover_phrase,
     format_count,
     format_duration,
     format_estimate,
@@ -228,19 +229,20 @@ def _mark_crossover(
 
 
 def _note_other_crossovers(ax: Any, results: RunResults, group: GroupKey, protocol: str) -> None:
-    """Crossovers without a point on the axis ("from the first iteration", "never")."""
+    """Crossovers without a line on the axis ("from the first iteration", "until n",
+    "never")."""
     lines = []
     for crossover in crossovers_of(results, group, protocol):
+        if crossover.kind == "at":
+            continue  # marked on the axis (_mark_crossover)
+        ratio = crossover.step_ratio
+        phrase = _crossover_words(crossover, with_reason=False)
         if crossover.kind == "from-first":
-            lines.append(
-                f"{crossover.device} faster from the first iteration "
-                f"({format_ratio(crossover.step_ratio)} per step)"
-            )
-        elif crossover.kind == "never" and crossover.step_ratio:
-            lines.append(
-                f"{crossover.device} never faster "
-                f"({format_ratio(1 / crossover.step_ratio)} slower per step)"
-            )
+            lines.append(f"{crossover.device} {phrase} ({format_ratio(ratio)} per step)")
+        elif crossover.kind in ("until", "never") and phrase and ratio:
+            then = "then " if crossover.kind == "until" else ""
+            slower = f"{then}{format_ratio(1 / ratio)} slower per step"
+            lines.append(f"{crossover.device} {phrase} ({slower})")
         elif crossover.kind == "unknown":
             unmeasured = [c for c in groups_of(results)[group] if c.phases is None]
             why = ", ".join(f"{c.key.device} {failure_text(c)}" for c in unmeasured)
@@ -285,11 +287,12 @@ def text_chart(results: RunResults) -> str:
     return "\n\n".join(blocks) if blocks else "(nothing measured to chart)"
 
 
-def _crossover_words(crossover: Crossover) -> str:
-    if crossover.kind == "at" and crossover.iters is not None:
-        return f"faster from ~{format_count(round_significant(crossover.iters))} iterations"
-    if crossover.kind == "from-first":
-        return "faster from the first iteration"
-    if crossover.kind == "never":
-        return f"never faster ({crossover.reason})"
-    return f"no verdict ({crossover.reason})"
+def _crossover_words(crossover: Crossover, *, with_reason: bool = True) -> str:
+    """ "faster from ~8,500 iterations", "faster until 1,234 iterations", "never faster
+    (reason)", "no verdict (reason)": format.crossover_phrase in the chart's words."""
+    phrase = crossover_phrase(crossover.kind, crossover.iters, verb="faster")
+    if not phrase:
+        return f"no verdict ({crossover.reason})"
+    if crossover.kind == "never" and with_reason:
+        return f"{phrase} ({crossover.reason})"
+    return phrase

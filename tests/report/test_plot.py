@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
 import pytest
 
 from gpubench.report.plot import (
+    _note_other_crossovers,
     figure_size_px,
     matplotlib_available,
     plotted_groups,
@@ -73,3 +75,28 @@ def test_text_chart_for_one_gpu() -> None:
     assert cpu_bar < gpu_bar  # 14.6 s (cpu) is shorter than 18.1 s (cuda:0)
     assert "  cuda:0: faster from ~35,000 iterations" in lines
     assert "  cuda:0: faster from the first iteration" in lines
+
+
+def until_run() -> RunResults:
+    """The one-GPU run with its GPT crossover turned into "cheaper up front, dearer per step"."""
+    run = load_fixture("one_gpu")
+    run.crossovers = [
+        dataclasses.replace(c, kind="until", iters=1234.0, step_ratio=0.5)
+        if c.model == "gpt" and c.protocol == "lecture"
+        else c
+        for c in run.crossovers
+    ]
+    return run
+
+
+def test_an_until_crossover_is_named_in_the_text_chart() -> None:
+    assert "  cuda:0: faster until 1,234 iterations" in text_chart(until_run()).splitlines()
+
+
+def test_an_until_crossover_is_named_on_the_plot() -> None:
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    _note_other_crossovers(ax, until_run(), ("gpt", 64, "reference"), "lecture")
+    notes = "\n".join(text.get_text() for text in ax.texts)
+    assert "cuda:0 faster until 1,234 iterations (then 2.0× slower per step)" in notes
