@@ -130,15 +130,16 @@ def find_crossover(
     return crossing.kind, iters, ratio, gap
 
 
-def _regime_text(cell: CellResult, model: CostModel, label: str) -> str:
-    """The cell's measured regime from its op profile ("" without a usable profile)."""
-    if not cell.profile:
+def _regime_text(cell: CellResult, label: str) -> str:
+    """The cell's measured regime from its op profile ("" without a usable profile), judged
+    against the median step, as the report's regime lines (report/regimes.py) judge it."""
+    if not cell.profile or cell.phases is None:
         return ""
     from gpubench.results.profile import OpProfile, classify_regime
 
     try:
         profile = OpProfile.from_dict(cell.profile)
-        return classify_regime(profile, label=label, step_s=model.step_s).reason
+        return classify_regime(profile, label=label, step_s=cell.phases.step.median_s).reason
     except (ValueError, KeyError, TypeError):
         return ""
 
@@ -178,11 +179,7 @@ def crossover_reason(
         slower = dev_step / base_step if base_step > 0 else math.inf
         text = f"per step it is {slower:.2g}× slower ({steps}) and {fixed}"
     tokens = int(device.config.get("batch_size", 0)) * int(device.config.get("block_size", 0))
-    regimes = [
-        regime
-        for cell, model in ((device, dev_model), (base, base_model))
-        if (regime := _regime_text(cell, model, cell.key.device))
-    ]
+    regimes = [r for c in (device, base) if (r := _regime_text(c, c.key.device))]
     if regimes:
         return f"{text}; " + "; ".join(regimes)
     return f"{text}, at {tokens:,} tokens per step" if tokens else text
