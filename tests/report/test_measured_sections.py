@@ -322,3 +322,12 @@ def test_choices_from_the_cache_say_so_and_cost_no_probe() -> None:
     assert first.endswith("; no probe in this run")
     reference = next(c for c in run.cells if c.key.variant == "reference")
     assert fast_choice_lines(reference) == []
+
+
+def test_a_crossover_reason_and_the_regime_lines_judge_a_cell_against_the_same_step() -> None:
+    run = load_fixture("profiled")
+    cpu = next(line for line in regime_lines(run) if line.startswith("bigram, batch 32, fast, cpu"))
+    reasons = [c.reason for c in run.crossovers if c.model == "bigram"]
+    assert reasons and "of the 916 µs step" in cpu  # the median step, not the mean (1.18 ms)
+    assert all("cpu: 352 ops per step" in reason and "of the 916 µs step" in reason
+               for reason in reasons)  # fmt: skip
