@@ -29,7 +29,6 @@ app = typer.Typer(
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 # Choices as enums, so that --help lists them and shells complete them.
 Protocol = Enum("Protocol", {name: name for name in PROTOCOLS}, type=str)  # type: ignore[misc]

@@ -258,7 +258,7 @@ class Engine:
         return WorkerJob(
             mode=mode, model=self.plan.model_file(key.model), config=self.plan.configs[key],
             device=key.device, variant=key.variant, threads=key.threads,
-            data=self.plan.options.data, measure_peak=False, **extra,
+            data=self.plan.options.data, **extra,
         )  # fmt: skip
 
     def _run(self, key: CellKey, job: WorkerJob, timeout_s: float) -> WorkerOutcome:

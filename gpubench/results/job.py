@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from gpubench.results.data_source import DataSource
-from gpubench.results.model import Phases, StepStats, Throughput
+from gpubench.results.model import Phases, StepStats, Throughput, _build
 
 __all__ = ["DataSource", "JobMode", "WorkerJob", "WorkerResult"]
 
@@ -34,8 +34,6 @@ class WorkerJob:
     generate: int = 0  # phases: tokens to sample to time generate(); 0 skips that phase
     iters: int = 0  # full: training steps
     protocol: str = "lecture"  # full: lecture (with evaluations) or train
-    measure_peak: bool = True  # phases: run the matmul probe for MFU
-    peak_s: float = 0.5
     retune: bool = False  # fast/compile: measure the fast variant's choices even on a cache hit
     fast_choices: dict[str, Any] | None = None  # full: train with the choices its phases made
     profile: bool = True  # phases: profile a few steady steps op by op (the regime, predict)
@@ -117,8 +115,3 @@ class WorkerResult:
         if values.get("throughput") is not None:
             values["throughput"] = _build(Throughput, values["throughput"])
         return cls(**values)
-
-
-def _build(kind: type, data: dict[str, Any]) -> Any:
-    names = {f.name for f in fields(kind)}
-    return kind(**{k: v for k, v in data.items() if k in names})

@@ -34,7 +34,7 @@ def test_a_gpt_cell_is_measured_on_the_gpu(cuda_device, variant):
     config.update({k: int(v) for k, v in (item.split("=") for item in TINY_GPT)})
     job = WorkerJob(
         mode="phases", model=str(load_model("gpt").path), config=config, device=cuda_device,
-        variant=variant, data=DataSource("synthetic", None, True), budget_s=10, peak_s=0.2,
+        variant=variant, data=DataSource("synthetic", None, True), budget_s=10,
     )  # fmt: skip
     outcome = run_job(job, timeout_s=300)
     assert job_failure(outcome, 300) is None, job_failure(outcome, 300)

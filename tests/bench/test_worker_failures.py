@@ -102,7 +102,7 @@ def test_compile_variant_times_compilation_as_its_own_phase(tmp_path):
               "block_size": 8, "batch_size": 2, "eval_iters": 2}  # fmt: skip
     job = WorkerJob(
         mode="phases", model=str(load_model("gpt").path), config=config, device="cpu",
-        variant="compile", data=SYNTHETIC, threads=1, budget_s=5, measure_peak=False,
+        variant="compile", data=SYNTHETIC, threads=1, budget_s=5,
     )  # fmt: skip
     outcome = run_job(job, timeout_s=300)
     assert job_failure(outcome, 300) is None, job_failure(outcome, 300)
