@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gpubench.predict.gpus import GpuSpec
-from gpubench.results.costmodel import CostModel, evaluation_count, find_crossover
+from gpubench.results.costmodel import CostModel, find_crossover
 from gpubench.results.profile import (
     MachineParams,
     OpProfile,
@@ -325,6 +325,11 @@ def crossover_clause(kind: str, iters: float | None, fixed_gap_s: float, protoco
     return f"never wins: {step} is not cheaper"
 
 
+def _flat_costs(fixed_s: float, step_s: float, eval_s: float, cpu_costs: CostModel) -> CostModel:
+    """T(n) = F + n·s + E(n)·e with one step time, evaluating as often as the CPU cell did."""
+    return CostModel(fixed_s, step_s, step_s, step_s, eval_s, cpu_costs.eval_interval)
+
+
 def predict_cell(
     *,
     model: str,
@@ -362,24 +367,23 @@ def predict_cell(
         evals["typical"],
         cpu_costs.eval_interval,
     )
-    totals = []
-    for n in iters:
-        count = evaluation_count(n, cpu_costs.eval_interval) if protocol == "lecture" else 0
-        low = (
-            fixed["optimistic"]
-            + n * low_step
-            + count * evals["optimistic"] * (1 - VALIDATION_ERROR)
+    # the band's ends: every term at its optimistic (pessimistic) value, widened as the step
+    low_costs = _flat_costs(
+        fixed["optimistic"], low_step, evals["optimistic"] * (1 - VALIDATION_ERROR), cpu_costs
+    )
+    high_costs = _flat_costs(
+        fixed["pessimistic"], high_step, evals["pessimistic"] * (1 + VALIDATION_ERROR), cpu_costs
+    )
+    totals = [
+        TotalPrediction(
+            n,
+            cpu_costs.predict(n, protocol),
+            gpu_costs.predict(n, protocol),
+            low_costs.predict(n, protocol),
+            high_costs.predict(n, protocol),
         )
-        high = (
-            fixed["pessimistic"]
-            + n * high_step
-            + count * evals["pessimistic"] * (1 + VALIDATION_ERROR)
-        )
-        totals.append(
-            TotalPrediction(
-                n, cpu_costs.predict(n, protocol), gpu_costs.predict(n, protocol), low, high
-            )
-        )
+        for n in iters
+    ]
     kind, cross, _, gap = find_crossover(cpu_costs, gpu_costs, protocol)
     label = f"{model}, batch {batch_size}"
     reason = describe_step(steps["typical"], cpu_costs.step_s, label)
