@@ -220,7 +220,7 @@ def published_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each PUBLISHED figure beside the op model's prediction for the same configuration."""
     from gpubench.predict.gpus import find_gpu
     from gpubench.predict.opmodel import SCENARIOS, assumption_values, predict_gpu_step
-    from gpubench.results.costmodel import evaluation_count
+    from gpubench.results.costmodel import CostModel
 
     lecture = next((r for r in rows if r["label"].endswith("(lecture)") and r["model"] == "gpt"),
                    None)  # fmt: skip
@@ -237,8 +237,9 @@ def published_check(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if kind == "total":
                 batch = predict_gpu_step(profile, gpu, variant="fast", scenario=scenario,
                                          evaluation=True).step_s  # fmt: skip
-                predicted = assumption_values(scenario)["context_s"] + iters * step
-                predicted += evaluation_count(iters, interval) * 2 * eval_iters * batch
+                fixed, evaluation = assumption_values(scenario)["context_s"], 2 * eval_iters * batch
+                costs = CostModel(fixed, step, step, step, evaluation, interval)
+                predicted = costs.predict(iters, "lecture")
             out.append({"gpu": key, "what": what, "kind": kind, "scenario": scenario,
                         "step_s": step, "predicted_s": predicted, "published_s": published,
                         "ratio": predicted / published, "source": source})  # fmt: skip
