@@ -2,7 +2,7 @@
 
 A CPU cell's threads need cores of their own; when other processes use them, every CPU
 figure is inflated and the report must say so before anything else (docs/design.md,
-"A busy machine"). The sampler that fills these records lives in ``gpubench.bench.cpuload``.
+"Phases of a cell"). The sampler that fills these records lives in ``gpubench.bench.cpuload``.
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ def upgrade(results: RunResults) -> RunResults:
 
 
 # /1 counted every model's FLOPs with the GPT formula (6·N + attention); it holds only for
-# models with the lecture GPT's shape (docs/design.md, "Throughput").
+# models with the lecture GPT's shape (docs/design.md, "Phases of a cell").
 GPT_SHAPE_KEYS = ("n_layer", "n_head", "n_embd", "block_size")
 
 

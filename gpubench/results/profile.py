@@ -322,8 +322,8 @@ def short_duration(seconds: float) -> str:
 
 
 # A runner-up term at least this fraction of the leading one is named beside it: the op
-# model's CPU self-check has 10 of 12 steps within ±25 % (benchmarks/README.md, "Op model"),
-# and two terms 25 % off in opposite directions differ by 1.25 / 0.75 ≈ 1 / 0.6.
+# model's CPU self-check is held to ±25 % (docs/predict.md, "The regime of a cell"), and two
+# terms 25 % off in opposite directions differ by 1.25 / 0.75 ≈ 1 / 0.6.
 CLOSE_RATIO = 0.6
 
 
