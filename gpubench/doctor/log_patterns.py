@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gpubench.doctor.conda_meta import classify_channel
+from gpubench.doctor.rules import NVIDIA_DOWNLOADS
 
 Enricher = Callable[[dict[str, str], str], dict[str, str]]
 
@@ -184,7 +185,7 @@ _REINSTALL_FOR_DRIVER = (
 )
 _WINDOWS_DRIVER_FIX = (
     "# the driver is the Windows one (under WSL too): update it on Windows, from "
-    "https://www.nvidia.com/Download/index.aspx",
+    + NVIDIA_DOWNLOADS,
     "wsl --shutdown  # in PowerShell, under WSL: then reopen the distro",
     "ls -l /usr/lib/wsl/lib/libcuda*  # under WSL: the driver's libraries must come from here",
     "# never install a Linux NVIDIA driver (nvidia-driver-*, cuda-drivers) inside WSL",

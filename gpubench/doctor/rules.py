@@ -25,6 +25,8 @@ PYTORCH_RELEASE_MATRIX = (
     "https://github.com/pytorch/pytorch/blob/main/RELEASE.md#release-compatibility-matrix"
 )
 PYTORCH_PREVIOUS_VERSIONS = "https://pytorch.org/get-started/previous-versions"
+# Where the driver fixes send people (Linux and Windows drivers alike)
+NVIDIA_DOWNLOADS = "https://www.nvidia.com/Download/index.aspx"
 PYTORCH_ARCH_MATRIX = (
     "RELEASE.md 'PyTorch CUDA Support Matrix' as changed by "
     "https://github.com/pytorch/pytorch/pull/175253"

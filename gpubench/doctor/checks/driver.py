@@ -18,8 +18,7 @@ from gpubench.doctor.checks.common import (
 from gpubench.doctor.checks.visibility import check_cuda_visible_devices
 from gpubench.doctor.facts import Facts
 from gpubench.doctor.findings import Finding, Severity, ok
-
-NVIDIA_DOWNLOADS = "https://www.nvidia.com/Download/index.aspx"
+from gpubench.doctor.rules import NVIDIA_DOWNLOADS
 
 
 def driver_install_commands(facts: Facts, minimum: str | None = None) -> tuple[str, ...]:
