@@ -70,17 +70,6 @@ def _format(template: str, values: Mapping[str, str]) -> str:
     return string.Formatter().vformat(template, (), _Fields(values))
 
 
-def _insensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
-    """Logs change letter case between versions ('Driver/library version mismatch')."""
-    return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
-
-
-_TRIGGERS = {id(pattern): _insensitive(pattern.trigger) for pattern in LOG_PATTERNS}
-_CONTEXTS = {
-    id(pattern): tuple(_insensitive(extra) for extra in pattern.context) for pattern in LOG_PATTERNS
-}
-
-
 def _search_wrapped(trigger: re.Pattern[str], line: str, next_line: str) -> re.Match[str] | None:
     """A match that starts on ``line``, also where a terminal wrapped it onto the next line
     (at a space, or in the middle of a word)."""
@@ -124,12 +113,12 @@ def explain_text(text: str, context: ExplainContext | None = None) -> list[Expla
     for index, line in enumerate(lines):
         next_line = lines[index + 1] if index + 1 < len(lines) else ""
         for pattern in LOG_PATTERNS:
-            match = _search_wrapped(_TRIGGERS[id(pattern)], line, next_line)
+            match = _search_wrapped(pattern.trigger, line, next_line)
             if not match:
                 continue
             fields = {key: value for key, value in match.groupdict().items() if value}
             following = "\n".join(lines[index + 1 : index + 1 + CONTEXT_LINES])
-            for extra in _CONTEXTS[id(pattern)]:
+            for extra in pattern.context:
                 more = extra.search(following) or extra.search(line)
                 if more:
                     for key, value in more.groupdict().items():

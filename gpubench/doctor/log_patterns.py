@@ -37,6 +37,16 @@ class LogPattern:
     # the fix for a log from WSL or Windows, where the driver is the Windows one (never modprobe)
     wsl_fix: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Logs change letter case between versions ('Driver/library version mismatch'): every
+        # regex of a pattern ignores it.
+        object.__setattr__(self, "trigger", _insensitive(self.trigger))
+        object.__setattr__(self, "context", tuple(_insensitive(extra) for extra in self.context))
+
+
+def _insensitive(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    return re.compile(pattern.pattern, pattern.flags | re.IGNORECASE)
+
 
 # --- enrichers: derive readable fields from what the regexes captured ------------------------
 

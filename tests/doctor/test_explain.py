@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -140,6 +141,13 @@ def test_every_pattern_in_the_table_has_a_test_line_and_a_source():
     tested = set(SPEC_PATTERNS) | {"conda-clobber", "device-assert-index"} | in_catalogue
     assert {pattern.code for pattern in LOG_PATTERNS} == tested
     assert all(pattern.source for pattern in LOG_PATTERNS)
+
+
+def test_every_regex_of_the_table_ignores_letter_case():
+    """Logs change case between versions: the table's patterns carry the flag themselves."""
+    for pattern in LOG_PATTERNS:
+        for regex in (pattern.trigger, *pattern.context):
+            assert regex.flags & re.IGNORECASE, pattern.code
 
 
 def test_specific_details_are_filled_in():
