@@ -140,7 +140,7 @@ def _training_step(session: Any, recorder: Any = None) -> None:
     with _phase(recorder, "data"):
         xb, yb = get_batch(session.dataset.train, session.batch_size, session.block_size,
                            session.device)  # fmt: skip
-    with _phase(recorder, "forward"), session._autocast():
+    with _phase(recorder, "forward"), session.autocast():
         _, loss = session.model(xb, yb)
     with _phase(recorder, "backward"):
         session.optimizer.zero_grad(set_to_none=True)
@@ -161,7 +161,7 @@ def _evaluation_batch(session: Any, recorder: Any = None) -> None:
             with _phase(recorder, "data"):
                 xb, yb = get_batch(session.dataset.val, session.batch_size, session.block_size,
                                    session.device)  # fmt: skip
-            with _phase(recorder, "forward"), session._autocast():
+            with _phase(recorder, "forward"), session.autocast():
                 _, loss = session.model(xb, yb)
                 loss.item()
     finally:

@@ -9,7 +9,6 @@ from gpubench.core.data import build_dataset, resolve_source
 from gpubench.core.devices import resolve_devices
 from gpubench.core.models import count_parameters, load_model, parse_overrides, resolve_config
 from gpubench.core.training import (
-    VARIANTS,
     EvalPoint,
     TrainingSession,
     TrainingStopped,
@@ -20,6 +19,7 @@ from gpubench.core.training import (
 from gpubench.errors import GpubenchError, UsageError
 from gpubench.interrupts import exit_code
 from gpubench.options import parse_count
+from gpubench.results.sweep_options import VARIANTS
 
 
 def run_train_command(

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections import deque
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +23,6 @@ if TYPE_CHECKING:
     from gpubench.core.tuning import FastChoices
 
 SEED = 1337
-VARIANTS = ("reference", "fast", "compile")  # compile: the fast variant under torch.compile
 
 
 FAST_VARIANT = (  # what the fast variant changes; the machine-dependent parts are measured
@@ -171,24 +171,23 @@ class TrainingSession:
             **optimizer_options(self.fast_options),
         )
         self.dtype = PRECISIONS[self.fast_options.get("precision", "fp32")]
+        self.sdpa_backend = str(self.fast_options.get("sdpa_backend", "auto"))
         if variant == "fast" and self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self.compile_model = compile_model  # opt-in; compile() does it, as its own phase
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The fast variant's precision and SDPA backend (a FLOP count runs under them too)."""
-        return self._autocast()
-
-    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
-        """The fast variant's precision and SDPA backend, for training and evaluation alike."""
-        backend = self.fast_options.get("sdpa_backend", "auto")
-        if self.dtype is None and backend == "auto":
-            return contextlib.nullcontext()
+        """The fast variant's precision and SDPA backend, for training, evaluation, the FLOP
+        count and the profile alike; on the step's path, so the common cases build no stack."""
+        if self.sdpa_backend == "auto":
+            if self.dtype is None:
+                return contextlib.nullcontext()
+            return torch.autocast(device_type=self.device.type, dtype=self.dtype)
         stack = contextlib.ExitStack()
         if self.dtype is not None:
             stack.enter_context(torch.autocast(device_type=self.device.type, dtype=self.dtype))
-        stack.enter_context(sdpa_backend_context(backend))
+        stack.enter_context(sdpa_backend_context(self.sdpa_backend))
         return stack
 
     def step(self, batch: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
@@ -199,14 +198,13 @@ class TrainingSession:
         if batch is None:
             batch = get_batch(self.dataset.train, self.batch_size, self.block_size, self.device)
         xb, yb = batch
-        with self._autocast():
+        with self.autocast():
             _, loss = self.model(xb, yb)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         return loss
 
-    @torch.no_grad()
     def estimate_loss(
         self,
         eval_iters: int | None = None,
@@ -216,7 +214,7 @@ class TrainingSession:
 
         ``on_batch(done, total)`` is called after each batch (``total`` = 2 x eval_iters): the
         ``train`` command's evaluation progress bar. Each batch reads its loss (a host sync)
-        anyway, so the callback costs the timing nothing.
+        anyway, so the callback costs the timing nothing. No gradients: ``evaluating()``.
         """
         eval_iters = int(eval_iters or self.config["eval_iters"])
         out = {}
@@ -247,7 +245,7 @@ class TrainingSession:
         so the caller decides where the host waits."""
         data = self.dataset.train if split == "train" else self.dataset.val
         xb, yb = get_batch(data, self.batch_size, self.block_size, self.device)
-        with self._autocast():
+        with self.autocast():
             _, loss = self.model(xb, yb)
         return loss
 
@@ -274,11 +272,8 @@ class TrainingSession:
             raise RuntimeError("TrainingSession.compile() needs compile_model=True")
         self.model = torch.compile(self.model)
         self.step()
-        self.model.eval()
-        with torch.no_grad(), self._autocast():
-            xb, yb = get_batch(self.dataset.val, self.batch_size, self.block_size, self.device)
-            self.model(xb, yb)
-        self.model.train()
+        with self.evaluating():
+            self.eval_batch_loss("val")
         self.sync()
 
 
@@ -310,7 +305,7 @@ def train(
     """
     eval_interval = int(eval_interval or session.config["eval_interval"])
     result = TrainResult(iters=iters, seconds=0.0)
-    recent: list[torch.Tensor] = []
+    recent: deque[torch.Tensor] = deque(maxlen=RECENT_LOSSES)
     session.sync()
     start = clock()
     try:
@@ -323,8 +318,6 @@ def train(
                     on_eval(point)
             loss = session.step()
             recent.append(loss.detach())
-            if len(recent) > RECENT_LOSSES:
-                recent.pop(0)
             result.steps_done = i + 1
             if on_step is not None:
                 on_step(i)
@@ -339,7 +332,7 @@ def train(
     return result
 
 
-def _mean_loss(losses: list[torch.Tensor]) -> float | None:
+def _mean_loss(losses: Collection[torch.Tensor]) -> float | None:
     """The mean of the kept loss tensors, read now (a host sync, after the timer)."""
     if not losses:
         return None
