@@ -13,15 +13,15 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
-import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from gpubench.results.io import write_json_atomic
 
 if TYPE_CHECKING:
     import torch
@@ -412,11 +412,8 @@ class ChoiceCache:
         return None if entry is None else FastChoices.from_dict(entry, from_cache=True)
 
     def store(self, key: str, choices: FastChoices) -> None:
-        """Add or replace one entry; written to a temporary file, then renamed into place."""
+        """Add or replace one entry; written atomically (a kill never leaves half a file)."""
         entries = self._entries() | {key: choices.to_dict()}
         data = {"version": CACHE_VERSION, "machine": self.machine, "entries": entries}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=".choices-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=1)
-        os.replace(temp, self.path)
+        write_json_atomic(self.path, data)
