@@ -114,6 +114,8 @@ def expand_plan(
     for spec in specs:
         base = config_for(spec, options.overrides)
         batch_sizes = options.batch_sizes or (base["batch_size"],)
+        if not options.batch_sizes:  # --batch-sizes were checked by check_ranks
+            check_strong_split(options, *model_batch(spec, base["batch_size"], options))
         for batch, variant, device in itertools.product(batch_sizes, options.variants, devices):
             config = {**base, "batch_size": batch}
             for key in cell_keys(spec.name, device, batch, variant, threads, options):
@@ -174,13 +176,27 @@ def check_ranks(options: SweepOptions, devices: list[str], available: list[str])
             f"--nproc {most}: needs {most} visible GPUs on this node, found {len(gpus)}; "
             "see gpubench doctor"
         )
+    for batch in options.batch_sizes or ():
+        check_strong_split(options, batch, f"--batch-sizes {batch}", "use")
+
+
+def model_batch(spec: ModelSpec, batch: int, options: SweepOptions) -> tuple[int, str, str]:
+    """A model's batch size where --batch-sizes does not give it, named as the user set it,
+    and what to do about it."""
+    if "batch_size" in options.overrides:
+        return batch, f"--set batch_size={batch}", "use"
+    return batch, f"model {spec.name!r} has batch size {batch}", "pass --batch-sizes with"
+
+
+def check_strong_split(options: SweepOptions, batch: int, named: str, fix: str) -> None:
+    """A one-line usage error where strong scaling cannot split ``batch`` evenly between the
+    ranks of a world size (otherwise every rank would fail only once it runs)."""
     for world in options.world_sizes:
-        for batch in options.batch_sizes or ():
-            if world > 1 and batch % world:
-                raise UsageError(
-                    f"--batch-sizes {batch}: strong scaling splits it between {world} ranks; "
-                    f"use multiples of {world}"
-                )
+        if world > 1 and batch % world:
+            raise UsageError(
+                f"{named}: strong scaling splits it between {world} ranks; "
+                f"{fix} multiples of {world}"
+            )
 
 
 def new_run_dir(out: Path, name: str | None = None) -> Path:

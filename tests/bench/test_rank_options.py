@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from gpubench.bench.plan import check_ranks
+from gpubench.bench.plan import check_ranks, expand_plan
+from gpubench.core.data import TextSource
 from gpubench.errors import UsageError
 from gpubench.options import parse_sweep_options
 from gpubench.results.sweep_options import SweepOptions
@@ -61,3 +62,35 @@ def test_the_cli_says_it_in_one_line_and_exits_2() -> None:
     assert done.returncode == 2
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "--rdzv-endpoint is for several machines" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "model 'gpt' has batch size 64: strong scaling splits it between 3 ranks; "
+             "pass --batch-sizes with multiples of 3"),
+        ({"overrides": ["batch_size=10"]}, "--set batch_size=10: strong scaling splits it "
+                                           "between 3 ranks; use multiples of 3"),
+    ],
+)  # fmt: skip
+def test_a_model_batch_size_strong_scaling_cannot_split_is_refused_before_any_cell(
+    options: dict, message: str
+) -> None:
+    parsed = parse_sweep_options(models="gpt", nproc="1,3", devices="cpu", **options)
+    with pytest.raises(UsageError) as error:
+        expand_plan(parsed, TextSource(label="synthetic"), available_devices=["cpu"])
+    assert message in str(error.value) and "\n" not in str(error.value)
+    splittable = parse_sweep_options(models="gpt", nproc="1,2", devices="cpu", **options)
+    expand_plan(splittable, TextSource(label="synthetic"), available_devices=["cpu"])
+
+
+def test_the_cli_refuses_a_default_batch_size_three_ranks_cannot_split(tmp_path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gpubench", "run", "--models", "gpt", "--devices", "cpu",
+         "--nproc", "3", "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "model 'gpt' has batch size 64" in errors[0], done.stderr
+    assert not any(tmp_path.iterdir())  # nothing ran, no run folder
