@@ -118,7 +118,7 @@ def run_doctor_command(
     log = read_log(explain) if explain is not None else None
     source = "standard input" if explain == "-" else (explain or "")
     report = build_report(smoke=smoke, timeout=timeout, log=log, log_source=source, python=python)
-    # an unknown log gets the normal report (docs/doctor.md, "Log explainer")
+    # an unknown log gets the normal report (docs/doctor.md, "The log explainer")
     report.explain_only = bool(report.explanations) and not full_report
     if require_cuda and not report.verdict.cuda_usable:
         report.notes.append("--require-cuda: CUDA is not usable here, so the exit code is 1.")
