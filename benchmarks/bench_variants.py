@@ -24,10 +24,11 @@ import torch
 from context import BenchContext
 from harness import Comparison, interleave, quartiles, release_memory, steps_per_block, time_block
 
-from gpubench.bench.flops import flops_per_step, measure_peak_flops, mfu, spec_peak_flops
+from gpubench.bench.flops import flops_per_step, measure_peak_flops, mfu
 from gpubench.core.models import count_parameters
 from gpubench.core.training import TrainingSession, default_fast_options
 from gpubench.core.tuning import FastChoices, default_cache_dir, tune_fast_variant
+from gpubench.predict.datasheets import spec_peak_flops
 
 TARGET_CPU = 1.5  # fast / reference on CPU, issue 15 (docs/fast-variant.md)
 

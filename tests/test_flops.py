@@ -11,16 +11,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from gpubench.bench.flops import (
-    SPEC_PEAK_FLOPS,
-    flops_per_step,
-    flops_per_token,
-    measure_peak_flops,
-    mfu,
-    normalise_dtype,
-    spec_peak_flops,
-)
+from gpubench.bench.flops import flops_per_step, flops_per_token, measure_peak_flops, mfu
 from gpubench.core.models import count_parameters, load_model, parse_overrides, resolve_config
+from gpubench.predict.datasheets import SPEC_PEAK_FLOPS, normalise_dtype, spec_peak_flops
 from tests.conftest import TINY_GPT_OVERRIDES
 
 VOCAB = 65

@@ -337,7 +337,7 @@ class Engine:
     def peak_for(self, key: CellKey, dtype: str) -> float | None:
         """The measured matmul peak of the cell's device at ``dtype`` (probed now, in its own
         worker, if the cell trained at a dtype nobody probed yet)."""
-        from gpubench.bench.flops import normalise_dtype
+        from gpubench.predict.datasheets import normalise_dtype
 
         name = probe_key(key.device, key.threads)
         try:

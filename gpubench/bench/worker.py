@@ -374,7 +374,9 @@ def throughput(job: WorkerJob, session: Any, step_s: float) -> Throughput:
     if job.device.startswith("cuda"):
         import torch
 
-        spec = flops.spec_peak_flops(torch.cuda.get_device_name(session.device), dtype)
+        from gpubench.predict.datasheets import spec_peak_flops
+
+        spec = spec_peak_flops(torch.cuda.get_device_name(session.device), dtype)
     return Throughput(
         tokens_per_step=tokens,
         tokens_per_s=tokens / step_s if step_s > 0 else 0.0,

@@ -6,7 +6,7 @@ are dense (datasheets quoting "with sparsity" are halved, as their footnotes say
 FP32 accumulation, which is what PyTorch's matmuls use. A dtype a GPU has no fast path for
 is absent (T4 and V100: no TF32, no bf16). ``gpubench gpus`` prints this table.
 
-Peaks of GPUs the spec-sheet table of ``gpubench run`` knows (bench/flops.py,
+Peaks of GPUs the spec-sheet table of ``gpubench run`` knows (predict/datasheets.py,
 SPEC_PEAK_FLOPS, torch-free at import) are taken from there, so each figure has one home;
 only GPUs that table lacks carry their own peaks here.
 """
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from gpubench.bench.flops import SPEC_PEAK_FLOPS
 from gpubench.errors import UsageError
+from gpubench.predict.datasheets import SPEC_PEAK_FLOPS
 
 TERA = 1e12
 GIGA = 1e9
@@ -56,7 +56,7 @@ def host_link_text(form: str, pcie_gen: int) -> str:
     return pcie if form == "PCIe" else f"{form} ({pcie} to the host)"
 
 
-# Peaks: a key of SPEC_PEAK_FLOPS (bench/flops.py, FLOP/s with their datasheet), or for a GPU
+# Peaks: a key of SPEC_PEAK_FLOPS (predict/datasheets.py, FLOP/s with their datasheet), or for a GPU
 # that table lacks, dense TFLOP/s per dtype (fp32 = non-tensor FP32; tensor rates with FP32
 # accumulate). The A800 80GB PCIe carries the A100's GA100 figures (its source below).
 Peaks = str | dict[str, float]
